@@ -1,0 +1,149 @@
+"""Front end: creating tensors (asarray, zeros, ones, full, empty, arange, linspace, eye,
+the *_like forms). Constant tensors are one scalar broadcast by a view: `zeros((4096,
+4096))` allocates nothing until something needs it contiguous.
+Imports: petagrad.dtypes, errors, ir, runtime.device, tensor, api.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+from petagrad import dtypes
+from petagrad.api import elementwise as E
+from petagrad.api import primitive as P
+from petagrad.ir import graph
+from petagrad.runtime.device import canonical_name, default_device
+from petagrad.tensor import Tensor, as_tensor
+
+
+def _device(device: Optional[str]) -> str:
+    return canonical_name(device) if device is not None else default_device()
+
+
+def _shape(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, int) or hasattr(shape, "__index__"):
+        shape = (int(shape),)
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"negative dimensions are not allowed, got shape {shape}")
+    return shape
+
+
+def _dtype(dtype: Any, default: dtypes.DType = dtypes.default_float) -> dtypes.DType:
+    return default if dtype is None else dtypes.to_dtype(dtype)
+
+
+def asarray(data: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    if isinstance(data, Tensor):
+        out = data if dtype is None else data.astype(dtype)
+        return out if device is None else out.to(device)
+    return Tensor(data, dtype=dtype, device=device)
+
+
+tensor = asarray
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    if dtype is None:
+        dtype = dtypes.bool_ if isinstance(fill_value, bool) else (
+            dtypes.default_int if isinstance(fill_value, int) else dtypes.default_float)
+    dtype = dtypes.to_dtype(dtype)
+    return P.const(dtype.np.type(fill_value).item(), dtype, _shape(shape), _device(device))
+
+
+def zeros(shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    return full(shape, 0, _dtype(dtype), device)
+
+
+def ones(shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    return full(shape, 1, _dtype(dtype), device)
+
+
+def empty(shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    return Tensor(graph.empty(_dtype(dtype), _shape(shape), _device(device)))
+
+
+def _like(x: Any, dtype: Any, device: Optional[str]) -> tuple[tuple[int, ...], Any, str]:
+    x = as_tensor(x)
+    return x.shape, dtype if dtype is not None else x.dtype, device or x.device
+
+
+def zeros_like(x: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    return zeros(*_like(x, dtype, device))
+
+
+def ones_like(x: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    return ones(*_like(x, dtype, device))
+
+
+def empty_like(x: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    return empty(*_like(x, dtype, device))
+
+
+def full_like(x: Any, fill_value: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    shape, dtype, device = _like(x, dtype, device)
+    return full(shape, fill_value, dtype, device)
+
+
+def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None,
+           device: Optional[str] = None) -> Tensor:
+    """Evenly spaced values in [start, stop), like numpy.arange (ints stay int64)."""
+    if stop is None:
+        start, stop = 0, start
+    if step == 0:
+        raise ZeroDivisionError("arange: step must not be zero")
+    n = max(0, math.ceil((stop - start) / step))
+    if dtype is None:
+        is_int = all(isinstance(v, int) for v in (start, stop, step))
+        dtype = dtypes.default_int if is_int else dtypes.default_float
+    dtype = dtypes.to_dtype(dtype)
+    index = Tensor(graph.arange_index(n, dtypes.int64, _device(device)))
+    if dtype.is_float:
+        values = E.add(E.multiply(P.cast(index, dtypes.float64), float(step)), float(start))
+        return P.cast(values, dtype)
+    return P.cast(E.add(E.multiply(index, int(step)), int(start)), dtype)
+
+
+def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype: Any = None,
+             device: Optional[str] = None) -> Tensor:
+    if num < 0:
+        raise ValueError(f"linspace: number of samples, {num}, must be non-negative")
+    dtype = _dtype(dtype)
+    div = (num - 1) if endpoint else num
+    step = (stop - start) / div if div > 0 else 0.0
+    index = P.cast(Tensor(graph.arange_index(num, dtypes.int64, _device(device))), dtypes.float64)
+    values = E.add(E.multiply(index, step), float(start))
+    if endpoint and num > 1:
+        last = E.equal(index, float(num - 1))
+        values = E.where(last, float(stop), values)
+    return P.cast(values, dtype)
+
+
+def eye(n: int, m: Optional[int] = None, k: int = 0, dtype: Any = None,
+        device: Optional[str] = None) -> Tensor:
+    m = n if m is None else m
+    dev = _device(device)
+    rows = P.reshape(Tensor(graph.arange_index(n, dtypes.int64, dev)), (n, 1))
+    cols = P.reshape(Tensor(graph.arange_index(m, dtypes.int64, dev)), (1, m))
+    return P.cast(E.equal(E.add(rows, k), cols), _dtype(dtype))
+
+
+def identity(n: int, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    return eye(n, dtype=dtype, device=device)
+
+
+def tril(x: Any, k: int = 0) -> Tensor:
+    x = as_tensor(x)
+    return E.where(eye_mask(x, k, lower=True), x, 0)
+
+
+def triu(x: Any, k: int = 0) -> Tensor:
+    x = as_tensor(x)
+    return E.where(eye_mask(x, k, lower=False), x, 0)
+
+
+def eye_mask(x: Tensor, k: int, lower: bool) -> Tensor:
+    n, m = x.shape[-2], x.shape[-1]
+    rows = P.reshape(Tensor(graph.arange_index(n, dtypes.int64, x.device)), (n, 1))
+    cols = P.reshape(Tensor(graph.arange_index(m, dtypes.int64, x.device)), (1, m))
+    return E.less_equal(cols, E.add(rows, k)) if lower else E.greater_equal(cols, E.add(rows, k))

@@ -1,0 +1,324 @@
+"""Front end: shape and layout functions. All are zero-copy views over the same buffer
+except concatenate/stack (which pad each piece and add them, fused into one kernel) and
+the rare reshape a View cannot express (the graph layer copies then).
+Imports: petagrad.errors, ir.ops, tensor, api.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Sequence, Union
+
+from petagrad import dtypes
+from petagrad.api import elementwise as E
+from petagrad.api import primitive as P
+from petagrad.api.reduction import normalize_axes, normalize_axis
+from petagrad.errors import ShapeError
+from petagrad.tensor import Tensor, as_tensor, check_same_device
+
+ShapeLike = Union[int, Sequence[int]]
+
+
+def _shape_arg(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, int) or hasattr(shape, "__index__"):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+def reshape(x: Any, *shape: Any) -> Tensor:
+    """Same elements, new shape; one -1 is inferred (NumPy's errors otherwise)."""
+    x = as_tensor(x)
+    shape = _shape_arg(shape[0] if len(shape) == 1 else shape)
+    unknown = [d for d, s in enumerate(shape) if s == -1]
+    if len(unknown) > 1:
+        raise ValueError("can only specify one unknown dimension (-1) in reshape, "
+                         f"got shape {shape}")
+    if any(s < -1 for s in shape):
+        raise ValueError(f"negative dimensions not allowed in reshape, got shape {shape}")
+    if unknown:
+        known = math.prod(s for s in shape if s != -1)
+        if known == 0 or x.size % known:
+            raise ValueError(f"cannot reshape array of size {x.size} into shape {shape}")
+        shape = tuple(x.size // known if s == -1 else s for s in shape)
+    if math.prod(shape) != x.size:
+        raise ValueError(f"cannot reshape array of size {x.size} into shape {shape}")
+    return P.reshape(x, shape)
+
+
+def ravel(x: Any) -> Tensor:
+    x = as_tensor(x)
+    return P.reshape(x, (x.size,))
+
+
+def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge axes start_dim..end_dim into one (all of them by default, like ndarray.flatten)."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return P.reshape(x, (1,))
+    start, end = normalize_axis(start_dim, x.ndim), normalize_axis(end_dim, x.ndim)
+    merged = math.prod(x.shape[start:end + 1])
+    return P.reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
+
+
+def permute_dims(x: Any, axes: Optional[Sequence[int]] = None) -> Tensor:
+    x = as_tensor(x)
+    if axes is None:
+        return P.permute(x, tuple(reversed(range(x.ndim))))
+    axes = tuple(normalize_axis(a, x.ndim) for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"axes {tuple(axes)} don't match array of shape {x.shape}")
+    return P.permute(x, axes)
+
+
+def transpose(x: Any, *axes: Any) -> Tensor:
+    if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (list, tuple))):
+        axes = axes[0]
+    return permute_dims(x, axes if axes else None)
+
+
+def permute(x: Any, *axes: Any) -> Tensor:
+    if len(axes) == 1 and isinstance(axes[0], (list, tuple)):
+        axes = axes[0]
+    return permute_dims(x, axes)
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    x = as_tensor(x)
+    a, b = normalize_axis(axis1, x.ndim), normalize_axis(axis2, x.ndim)
+    order = list(range(x.ndim))
+    order[a], order[b] = order[b], order[a]
+    return P.permute(x, tuple(order))
+
+
+def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
+    x = as_tensor(x)
+    src = [normalize_axis(a, x.ndim, "source") for a in _shape_arg(source)]
+    dst = [normalize_axis(a, x.ndim, "destination") for a in _shape_arg(destination)]
+    if len(src) != len(dst):
+        raise ValueError("`source` and `destination` arguments must have the same number "
+                         "of elements")
+    order = [d for d in range(x.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return P.permute(x, tuple(order))
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    x = as_tensor(x)
+    if axis is None:
+        axes = tuple(d for d, s in enumerate(x.shape) if s == 1)
+    else:
+        axes = normalize_axes(axis, x.ndim)
+        for a in axes:
+            if x.shape[a] != 1:
+                raise ValueError(f"cannot select an axis to squeeze out which has size not "
+                                 f"equal to one (axis {a} of shape {x.shape})")
+    return P.reshape(x, tuple(s for d, s in enumerate(x.shape) if d not in axes))
+
+
+def expand_dims(x: Any, axis: Any) -> Tensor:
+    x = as_tensor(x)
+    axes = _shape_arg(axis)
+    ndim = x.ndim + len(axes)
+    axes = sorted(normalize_axis(a, ndim) for a in axes)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"repeated axis in expand_dims: {tuple(axis)}")
+    shape = list(x.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return P.reshape(x, tuple(shape))
+
+
+unsqueeze = expand_dims
+
+
+def flip(x: Any, axis: Any = None) -> Tensor:
+    x = as_tensor(x)
+    return P.flip(x, normalize_axes(axis, x.ndim))
+
+
+def _pad_widths(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
+    import numpy as np
+    try:
+        widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (ndim, 2))
+    except ValueError:
+        raise ValueError(f"pad_width {pad_width!r} does not fit an array of {ndim} "
+                         f"dimensions") from None
+    if (widths < 0).any():
+        raise ValueError(f"index can't contain negative values (pad_width {pad_width!r})")
+    return tuple((int(a), int(b)) for a, b in widths)
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Tensor:
+    """NumPy's pad for mode='constant' (other modes: 'edge', 'reflect', 'wrap')."""
+    x = as_tensor(x)
+    widths = _pad_widths(pad_width, x.ndim)
+    if mode == "constant":
+        padded = P.pad(x, widths)
+        if isinstance(constant_values, (int, float, bool)) and constant_values == 0:
+            return padded
+        inside = P.pad(P.const(True, dtypes.bool_, x.shape, x.device), widths)
+        return E.where(inside, padded, constant_values)
+    if mode in ("edge", "reflect", "wrap"):
+        for d, (before, after) in enumerate(widths):
+            x = _pad_axis_by_copy(x, d, before, after, mode)
+        return x
+    raise ValueError(f"pad mode {mode!r} is not supported; use 'constant', 'edge', "
+                     f"'reflect' or 'wrap'")
+
+
+def _pad_axis_by_copy(x: Tensor, axis: int, before: int, after: int, mode: str) -> Tensor:
+    from petagrad.api.indexing import take
+    import numpy as np
+    n = x.shape[axis]
+    if before == after == 0:
+        return x
+    idx = np.arange(-before, n + after)
+    if mode == "edge":
+        idx = np.clip(idx, 0, n - 1)
+    elif mode == "wrap":
+        idx = idx % n
+    else:
+        period = 2 * (n - 1) if n > 1 else 1
+        idx = np.abs(idx) % period
+        idx = np.where(idx >= n, period - idx, idx)
+    return take(x, Tensor(idx.astype(np.int64), device=x.device), axis=axis)
+
+
+def concatenate(tensors: Sequence[Any], axis: Optional[int] = 0) -> Tensor:
+    """Join along an existing axis: each piece is padded into place and the pieces added,
+    which the scheduler fuses into one kernel."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("need at least one array to concatenate")
+    if axis is None:
+        tensors = [ravel(t) for t in tensors]
+        axis = 0
+    first = tensors[0]
+    if first.ndim == 0:
+        raise ValueError("zero-dimensional arrays cannot be concatenated")
+    ax = normalize_axis(axis, first.ndim)
+    for t in tensors[1:]:
+        if t.ndim != first.ndim:
+            raise ValueError(f"all the input array dimensions must match exactly, but "
+                             f"shapes {first.shape} and {t.shape} have different ndim")
+        for d in range(first.ndim):
+            if d != ax and t.shape[d] != first.shape[d]:
+                raise ShapeError(f"all the input array dimensions except for the "
+                                 f"concatenation axis must match exactly, but along dimension "
+                                 f"{d}, the array at index 0 has size {first.shape[d]} and "
+                                 f"another has size {t.shape[d]} (shapes {first.shape}, "
+                                 f"{t.shape})")
+    check_same_device("concatenate", tensors)
+    dtype = dtypes.result_type(*[t.dtype for t in tensors])
+    total = sum(t.shape[ax] for t in tensors)
+    out = None
+    start = 0
+    for t in tensors:
+        widths = tuple((start, total - start - t.shape[ax]) if d == ax else (0, 0)
+                       for d in range(t.ndim))
+        piece = P.pad(P.cast(t, dtype), widths)
+        start += t.shape[ax]
+        if out is None:
+            out = piece
+        else:
+            out = E.bitwise_or(out, piece) if dtype.is_bool else E.add(out, piece)
+    return out
+
+
+concat = concatenate
+cat = concatenate
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("need at least one array to stack")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ShapeError(f"all input arrays must have the same shape, got {sorted(shapes)}")
+    ax = normalize_axis(axis, tensors[0].ndim + 1)
+    return concatenate([expand_dims(t, ax) for t in tensors], axis=ax)
+
+
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+    """numpy.split (sections must divide the axis) and array_split-style index lists."""
+    x = as_tensor(x)
+    ax = normalize_axis(axis, x.ndim)
+    n = x.shape[ax]
+    if isinstance(indices_or_sections, int):
+        sections = indices_or_sections
+        if sections <= 0:
+            raise ValueError("number sections must be larger than 0.")
+        if n % sections:
+            raise ValueError(f"array split does not result in an equal division: axis {ax} "
+                             f"of size {n} into {sections} sections")
+        bounds = [n // sections * k for k in range(sections + 1)]
+    else:
+        bounds = [0] + [min(max(int(i) if i >= 0 else n + int(i), 0), n)
+                        for i in indices_or_sections] + [n]
+    pieces = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        hi = max(lo, hi)
+        ranges = tuple((lo, hi) if d == ax else (0, s) for d, s in enumerate(x.shape))
+        pieces.append(P.shrink(x, ranges))
+    return pieces
+
+
+def array_split(x: Any, sections: int, axis: int = 0) -> list[Tensor]:
+    x = as_tensor(x)
+    n = x.shape[normalize_axis(axis, x.ndim)]
+    size, extra = divmod(n, sections)
+    bounds = [k * size + min(k, extra) for k in range(1, sections)]
+    return split(x, bounds, axis)
+
+
+def repeat(x: Any, repeats: int, axis: Optional[int] = None) -> Tensor:
+    """Repeat each element `repeats` times along an axis (flattened when axis is None)."""
+    x = as_tensor(x)
+    if not isinstance(repeats, int):
+        raise TypeError("repeat: only an integer number of repeats is supported, "
+                        f"got {type(repeats).__name__}")
+    if repeats < 0:
+        raise ValueError(f"repeat: negative dimensions are not allowed (repeats={repeats})")
+    if axis is None:
+        x = ravel(x)
+        axis = 0
+    ax = normalize_axis(axis, x.ndim)
+    shape = x.shape
+    grown = P.reshape(x, shape[:ax + 1] + (1,) + shape[ax + 1:])
+    grown = P.expand(grown, shape[:ax + 1] + (repeats,) + shape[ax + 1:])
+    return P.reshape(grown, shape[:ax] + (shape[ax] * repeats,) + shape[ax + 1:])
+
+
+def tile(x: Any, reps: Any) -> Tensor:
+    x = as_tensor(x)
+    reps = _shape_arg(reps)
+    ndim = max(x.ndim, len(reps))
+    reps = (1,) * (ndim - len(reps)) + reps
+    x = P.reshape(x, (1,) * (ndim - x.ndim) + x.shape)
+    inter = tuple(v for s in x.shape for v in (1, s))
+    grown = P.expand(P.reshape(x, inter), tuple(v for r, s in zip(reps, x.shape) for v in (r, s)))
+    return P.reshape(grown, tuple(r * s for r, s in zip(reps, x.shape)))
+
+
+def roll(x: Any, shift: Any, axis: Any = None) -> Tensor:
+    x = as_tensor(x)
+    if axis is None:
+        return reshape(roll(ravel(x), shift, 0), x.shape)
+    shifts, axes = _shape_arg(shift), _shape_arg(axis)
+    for s, a in zip(shifts, axes):
+        a = normalize_axis(a, x.ndim)
+        n = x.shape[a]
+        if n == 0:
+            continue
+        s %= n
+        if s:
+            first, last = split(x, [n - s], axis=a)
+            x = concatenate([last, first], axis=a)
+    return x
+
+
+def broadcast_arrays(*tensors: Any) -> list[Tensor]:
+    tensors = [as_tensor(t) for t in tensors]
+    shape = E.broadcast_shapes(*[t.shape for t in tensors])
+    return [E.broadcast_to(t, shape) for t in tensors]

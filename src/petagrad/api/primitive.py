@@ -1,0 +1,86 @@
+"""Front end: applying primitive ops to Tensors. Every API function reaches the graph
+through these few functions, so autograd hooks in at exactly one place.
+
+Inputs here are already validated, broadcast and cast by the calling API function; these
+only build nodes. Imports: petagrad.ir, petagrad.tensor.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from petagrad.dtypes import DType
+from petagrad.ir import graph
+from petagrad.ir.ops import Op
+from petagrad.tensor import Tensor
+
+# Set by petagrad.autograd: records how to differentiate a new tensor (None = no autograd).
+record_gradient: Optional[Callable[[Tensor, Op, tuple[Tensor, ...], Any], None]] = None
+
+
+def _result(node: graph.Node, op: Op, srcs: tuple[Tensor, ...], arg: Any) -> Tensor:
+    out = Tensor(node)
+    if record_gradient is not None and any(s.requires_grad for s in srcs):
+        record_gradient(out, op, srcs, arg)
+    return out
+
+
+def elementwise(op: Op, dtype: DType, *srcs: Tensor, arg: Any = None) -> Tensor:
+    node = graph.elementwise(op, dtype, *(s.node for s in srcs), arg=arg)
+    return _result(node, op, srcs, arg)
+
+
+def cast(x: Tensor, dtype: DType) -> Tensor:
+    if x.dtype is dtype:
+        return x
+    return elementwise(Op.CAST, dtype, x, arg=dtype)
+
+
+def reduce(op: Op, x: Tensor, axes: tuple[int, ...]) -> Tensor:
+    """Reduce over `axes`, keeping them as size-1 axes."""
+    if not axes:
+        return x
+    return _result(graph.reduce(op, x.node, axes), op, (x,), axes)
+
+
+def movement(x: Tensor, op: Op, arg: Any) -> Tensor:
+    node = graph.movement(x.node, op, arg)
+    if node is x.node:
+        return x
+    return _result(node, op, (x,), arg)
+
+
+def reshape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+    return x if tuple(shape) == x.shape else movement(x, Op.RESHAPE, tuple(shape))
+
+
+def expand(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+    return x if tuple(shape) == x.shape else movement(x, Op.EXPAND, tuple(shape))
+
+
+def permute(x: Tensor, order: tuple[int, ...]) -> Tensor:
+    if tuple(order) == tuple(range(x.ndim)):
+        return x
+    return movement(x, Op.PERMUTE, tuple(order))
+
+
+def pad(x: Tensor, pads: tuple[tuple[int, int], ...]) -> Tensor:
+    return x if all(p == (0, 0) for p in pads) else movement(x, Op.PAD, tuple(pads))
+
+
+def shrink(x: Tensor, ranges: tuple[tuple[int, int], ...]) -> Tensor:
+    if all(r == (0, s) for r, s in zip(ranges, x.shape)):
+        return x
+    return movement(x, Op.SHRINK, tuple(ranges))
+
+
+def flip(x: Tensor, axes: tuple[int, ...]) -> Tensor:
+    axes = tuple(a for a in axes if x.shape[a] > 1)
+    return movement(x, Op.FLIP, axes) if axes else x
+
+
+def const(value: Any, dtype: DType, shape: tuple[int, ...], device: str) -> Tensor:
+    return Tensor(graph.const(value, dtype, tuple(shape), device))
+
+
+def contiguous(x: Tensor) -> Tensor:
+    return _result(graph.contiguous(x.node), Op.CONTIGUOUS, (x,), None)

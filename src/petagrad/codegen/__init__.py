@@ -1,0 +1,1 @@
+"""Codegen layer: lower scheduled kernels to source text (C, OpenCL C)."""

@@ -1,0 +1,224 @@
+"""Codegen layer: what every C-like dialect shares when rendering a Kernel.
+
+The renderer is mostly data: how each dtype is spelled, how each op is written as an
+expression, and how a View becomes index arithmetic. A dialect (C for the CPU, OpenCL C)
+subclasses CStyleRenderer and changes the few entries that differ, then lays out its own
+loops around the shared per-element statements. Codegen never imports the runtime: device
+capabilities arrive as plain data. Imports: petagrad.dtypes, petagrad.ir.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from petagrad import dtypes
+from petagrad.dtypes import DType
+from petagrad.ir.kernel import Expr, Kernel
+from petagrad.ir.ops import REDUCE, Op
+from petagrad.ir.view import View
+
+Fmt = Callable[[list[str], DType, DType], str]  # (operands, result dtype, operand dtype)
+
+
+def _float_fn(name: str) -> Fmt:
+    """A math.h function; the float32 (and float16, computed in float32) form has an f."""
+    def render(x: list[str], out: DType, _: DType) -> str:
+        return f"{name}({x[0]})" if out is dtypes.float64 else f"{name}f({x[0]})"
+    return render
+
+
+def _max(x: list[str], out: DType, _: DType) -> str:
+    if out.is_float:  # NaN wins, like numpy.maximum
+        return f"(({x[0]} > {x[1]} || {x[0]} != {x[0]}) ? {x[0]} : {x[1]})"
+    return f"({x[0]} > {x[1]} ? {x[0]} : {x[1]})"
+
+
+def _int_guarded(symbol: str) -> Fmt:
+    """Integer / and %: x/0 and x%0 are 0; MIN/-1 wraps (it would trap on x86)."""
+    def render(x: list[str], out: DType, operand: DType) -> str:
+        if operand.is_float:
+            return f"({x[0]} / {x[1]})" if symbol == "/" else _float_fn("fmod")(x, out, operand)
+        a, b = x
+        if operand.kind == "i":
+            minus = f"-{a}" if symbol == "/" else "0"
+            return f"({b} == 0 ? 0 : ({b} == -1 ? {minus} : {a} {symbol} {b}))"
+        return f"({b} == 0 ? 0 : {a} {symbol} {b})"
+    return render
+
+
+def _shift(symbol: str) -> Fmt:
+    """Shifts by >= the bit width are undefined in C; give what repeated shifting gives."""
+    def render(x: list[str], out: DType, operand: DType) -> str:
+        a, b = x
+        bits = operand.itemsize * 8
+        if symbol == ">>" and operand.kind == "i":
+            overflow = f"({a} < 0 ? -1 : 0)"
+        else:
+            overflow = "0"
+        return f"((uint64_t)({b}) >= {bits} ? {overflow} : ({a} {symbol} {b}))"
+    return render
+
+
+def _pow(x: list[str], out: DType, operand: DType) -> str:
+    if operand.is_float:
+        return _float_fn("pow")(x, out, operand)
+    return f"pg_ipow_{operand.name}({x[0]}, {x[1]})"
+
+
+class CStyleRenderer:
+    """Shared C-like rendering of Kernel expressions; dialects lay out the loops."""
+
+    # dtype spellings: storage in memory, and the type arithmetic is done in
+    storage_types: dict[DType, str] = {d: d.c_name for d in dtypes.ALL}
+    compute_types: dict[DType, str] = {d: d.c_name for d in dtypes.ALL} | {dtypes.float16: "float"}
+    infinity = "INFINITY"
+    nan = "NAN"
+
+    ops: dict[Op, Fmt] = {
+        Op.EXP2: _float_fn("exp2"),
+        Op.LOG2: _float_fn("log2"),
+        Op.SIN: _float_fn("sin"),
+        Op.SQRT: _float_fn("sqrt"),
+        Op.TRUNC: _float_fn("trunc"),
+        Op.RECIPROCAL: lambda x, out, _: f"(({'double' if out is dtypes.float64 else 'float'})1 / {x[0]})",
+        Op.NEG: lambda x, out, _: f"(-{x[0]})" if not out.is_bool else f"(!{x[0]})",
+        Op.ADD: lambda x, out, _: f"({x[0]} + {x[1]})",
+        Op.MUL: lambda x, out, _: f"({x[0]} * {x[1]})",
+        Op.DIV: _int_guarded("/"),
+        Op.MOD: _int_guarded("%"),
+        Op.MAX: _max,
+        Op.CMPLT: lambda x, out, _: f"({x[0]} < {x[1]})",
+        Op.CMPNE: lambda x, out, _: f"({x[0]} != {x[1]})",
+        Op.AND: lambda x, out, _: f"({x[0]} & {x[1]})",
+        Op.OR: lambda x, out, _: f"({x[0]} | {x[1]})",
+        Op.XOR: lambda x, out, _: f"({x[0]} ^ {x[1]})",
+        Op.SHL: _shift("<<"),
+        Op.SHR: _shift(">>"),
+        Op.POW: _pow,
+        Op.WHERE: lambda x, out, _: f"({x[0]} ? {x[1]} : {x[2]})",
+    }
+
+    # -- pieces every dialect uses --------------------------------------------------------
+    def compute_type(self, dtype: DType) -> str:
+        return self.compute_types[dtype]
+
+    def literal(self, value: object, dtype: DType) -> str:
+        if dtype.is_bool:
+            return "1" if value else "0"
+        if dtype.is_float:
+            value = float(value)  # type: ignore[arg-type]
+            if math.isnan(value):
+                return self.nan
+            if math.isinf(value):
+                return self.infinity if value > 0 else f"(-{self.infinity})"
+            if dtype is dtypes.float64:
+                return repr(value)
+            return repr(float(dtype.np.type(value))) + "f" if dtype is dtypes.float32 \
+                else f"((float){repr(float(dtype.np.type(value)))})"
+        value = int(value)  # type: ignore[arg-type]
+        ctype = self.compute_type(dtype)
+        if dtype.kind == "u":
+            return f"(({ctype}){value}ULL)"
+        if value == -(2 ** 63):
+            return f"(({ctype})(-9223372036854775807LL - 1))"
+        return f"(({ctype}){value}LL)"
+
+    def index(self, view: View, coords: list[str]) -> str:
+        """The flat element index a View gives for loop coordinates (int64 arithmetic)."""
+        terms = [str(view.offset)] if view.offset else []
+        for coord, size, stride in zip(coords, view.shape, view.strides):
+            if size == 1 or stride == 0:
+                continue
+            terms.append(coord if stride == 1 else f"{coord} * {stride}")
+        return " + ".join(terms) if terms else "0"
+
+    def valid(self, view: View, coords: list[str]) -> str:
+        """A C condition for coordinates inside the view's mask ("1" when there is none)."""
+        if view.mask is None:
+            return "1"
+        if view.all_invalid:
+            return "0"
+        conds = []
+        for coord, size, (lo, hi) in zip(coords, view.shape, view.mask):
+            if lo > 0:
+                conds.append(f"{coord} >= {lo}")
+            if hi < size:
+                conds.append(f"{coord} < {hi}")
+        return "(" + " && ".join(conds) + ")" if conds else "1"
+
+    def load(self, slot: int, view: View, coords: list[str], dtype: DType) -> str:
+        read = f"in{slot}[{self.index(view, coords)}]"
+        cond = self.valid(view, coords)
+        if cond == "1":
+            return read
+        if cond == "0":
+            return self.literal(0, dtype)
+        return f"({cond} ? ({self.compute_type(dtype)}){read} : {self.literal(0, dtype)})"
+
+    def expression(self, expr: Expr, args: list[str], coords: list[str]) -> str:
+        """One Expr as C, given its operands already rendered (as variable names)."""
+        op = expr.op
+        if op is Op.CONST:
+            return self.literal(expr.arg, expr.dtype)
+        if op is Op.LOAD:
+            return self.load(expr.arg[0], expr.arg[1], coords, expr.dtype)
+        if op is Op.INDEX:
+            return f"(int64_t)({self.index(expr.arg, coords)})"
+        if op is Op.VALID:
+            return self.valid(expr.arg, coords)
+        if op is Op.CAST:
+            return self.cast(args[0], expr.srcs[0].dtype, expr.dtype)
+        if op is Op.BITCAST:
+            return self.bitcast(args[0], expr.srcs[0].dtype, expr.dtype)
+        operand = expr.srcs[-1].dtype
+        return self.ops[op](args, expr.dtype, operand)
+
+    def cast(self, value: str, src: DType, dst: DType) -> str:
+        if dst is dtypes.float16:
+            return f"((float)(_Float16)({value}))"
+        if dst.is_bool:
+            return f"(({value}) != 0)"
+        return f"(({self.compute_type(dst)})({value}))"
+
+    def bitcast(self, value: str, src: DType, dst: DType) -> str:
+        raise NotImplementedError("bitcast is rendered by each dialect")
+
+    def reduce_init(self, expr: Expr) -> str:
+        if expr.op is Op.SUM:
+            return self.literal(0, expr.dtype)
+        if expr.op is Op.PROD:
+            return self.literal(1, expr.dtype)
+        return self.literal(dtypes.min_value(expr.dtype), expr.dtype)
+
+    def reduce_combine(self, expr: Expr, acc: str, value: str) -> str:
+        if expr.op is Op.SUM:
+            return f"{acc} + {value}" if not expr.dtype.is_bool else f"{acc} | {value}"
+        if expr.op is Op.PROD:
+            return f"{acc} * {value}" if not expr.dtype.is_bool else f"{acc} & {value}"
+        return self.ops[Op.MAX]([value, acc], expr.dtype, expr.dtype)
+
+    def statements(self, root: Expr, exprs: list[Expr], names: dict[int, str], coords: list[str],
+                   indent: str) -> list[str]:
+        """Declare one local per Expr in `exprs` (in order), naming each in `names`."""
+        lines = []
+        for expr in exprs:
+            if id(expr) in names:
+                continue
+            args = [names[id(s)] for s in expr.srcs]
+            name = f"v{len(names)}"
+            names[id(expr)] = name
+            ctype = self.compute_type(expr.dtype)
+            lines.append(f"{indent}{ctype} {name} = {self.expression(expr, args, coords)};")
+        return lines
+
+
+def split_by_reduce(kernel: Kernel) -> tuple[Expr | None, list[Expr], list[Expr]]:
+    """(the reduce Expr, the Exprs evaluated inside its loop, the Exprs after it)."""
+    order = list(kernel.value.walk())
+    reduce = next((e for e in order if e.op in REDUCE), None)
+    if reduce is None:
+        return None, [], order
+    inner = list(reduce.srcs[0].walk())
+    inner_ids = {id(e) for e in inner}
+    outer = [e for e in order if id(e) not in inner_ids and e is not reduce]
+    return reduce, inner, outer

@@ -1,0 +1,1 @@
+"""Engine layer: run schedules on devices; capture and replay them for the step JIT."""

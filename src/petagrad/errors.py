@@ -1,0 +1,39 @@
+"""Base layer: petagrad's exception types.
+
+Each subclasses the built-in exception NumPy raises for the same mistake, so code written
+against NumPy (`except ValueError`) keeps working. Imports nothing from petagrad.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class ShapeError(ValueError):
+    """Shapes that do not broadcast, reshape or contract together."""
+
+
+class AxisError(np.exceptions.AxisError):
+    """An axis out of range for the array's dimensions (a ValueError and an IndexError)."""
+
+    def __init__(self, message: str) -> None:
+        # np.exceptions.AxisError's single-argument form keeps the message as given.
+        super().__init__(message)
+
+
+class DTypeError(TypeError):
+    """An operation that does not apply to the given dtype(s)."""
+
+
+class CompileError(RuntimeError):
+    """A kernel failed to compile; carries the compiler's message and the source path."""
+
+    def __init__(self, message: str, log: str = "", source_path: str = "") -> None:
+        self.log = log
+        self.source_path = source_path
+        details = f"\n  generated source: {source_path}" if source_path else ""
+        details += f"\n  compiler said:\n{log}" if log else ""
+        super().__init__(message + details)
+
+
+class DeviceError(RuntimeError):
+    """A device that is unavailable, unknown, or mixed with another in one operation."""

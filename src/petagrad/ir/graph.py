@@ -1,0 +1,151 @@
+"""IR layer: the lazy graph. A Node is one primitive op over source nodes.
+
+Nodes are built by the Tensor front end and mutated in exactly one way: when the engine
+realizes a node, it becomes a BUFFER node holding device memory and drops its sources, so
+every tensor sharing it sees the value and the graph behind it can be freed.
+
+Movement ops never create compute: a VIEW node holds a base node, the composed View over
+the base's row-major layout, and the list of movement steps that made it (the scheduler
+replays the steps when it fuses the base into a consumer). When a reshape cannot be one
+View, `movement` inserts a CONTIGUOUS copy: the one place that decides such copies.
+Imports: petagrad.dtypes, petagrad.ir.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+from petagrad.dtypes import DType
+from petagrad.ir.ops import BINARY, REDUCE, TERNARY, UNARY, Op
+from petagrad.ir.view import Shape, View
+
+Step = tuple[Op, Any]
+
+
+class Node:
+    """One op of the lazy graph, or a realized buffer."""
+
+    __slots__ = ("op", "dtype", "shape", "srcs", "arg", "device", "buffer", "view", "steps",
+                 "__weakref__")
+
+    def __init__(self, op: Op, dtype: DType, shape: Shape, srcs: tuple["Node", ...], device: str,
+                 arg: Any = None, view: Optional[View] = None, steps: tuple[Step, ...] = ()):
+        self.op = op
+        self.dtype = dtype
+        self.shape = shape
+        self.srcs = srcs
+        self.device = device
+        self.arg = arg
+        self.buffer: Any = None
+        self.view = view
+        self.steps = steps
+
+    @property
+    def realized(self) -> bool:
+        return self.op is Op.BUFFER
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def base(self) -> "Node":
+        """The node a VIEW reads from (itself for every other node)."""
+        return self.srcs[0] if self.op is Op.VIEW else self
+
+    def become_buffer(self, buffer: Any) -> None:
+        """Turn this node into realized device memory, freeing the graph behind it."""
+        self.op = Op.BUFFER
+        self.buffer = buffer
+        self.srcs = ()
+        self.arg = None
+
+    def __repr__(self) -> str:
+        return f"<Node {self.op.name} {self.dtype.name}{list(self.shape)} on {self.device}>"
+
+
+def buffer_node(buffer: Any, dtype: DType, shape: Shape, device: str) -> Node:
+    node = Node(Op.BUFFER, dtype, tuple(shape), (), device)
+    node.buffer = buffer
+    return node
+
+
+def const(value: Any, dtype: DType, shape: Shape, device: str) -> Node:
+    """A scalar broadcast to `shape`: one CONST of shape () expanded, so it costs nothing."""
+    scalar = Node(Op.CONST, dtype, (), (), device, arg=value)
+    return movement(movement(scalar, Op.RESHAPE, (1,) * len(shape)), Op.EXPAND, tuple(shape))
+
+
+def arange_index(n: int, dtype: DType, device: str) -> Node:
+    return Node(Op.RANGE, dtype, (n,), (), device)
+
+
+def empty(dtype: DType, shape: Shape, device: str) -> Node:
+    return Node(Op.EMPTY, dtype, tuple(shape), (), device)
+
+
+def elementwise(op: Op, dtype: DType, *srcs: Node, arg: Any = None) -> Node:
+    """An elementwise op; the front end has already broadcast and cast the sources."""
+    expected = 1 if op in UNARY else 2 if op in BINARY else 3 if op in TERNARY else -1
+    if len(srcs) != expected:
+        raise ValueError(f"{op.name} takes {expected} sources, got {len(srcs)}")
+    return Node(op, dtype, srcs[0].shape, tuple(srcs), srcs[0].device, arg=arg)
+
+
+def reduce(op: Op, src: Node, axes: tuple[int, ...], dtype: Optional[DType] = None) -> Node:
+    """Reduce over `axes`, keeping them as size-1 dims (the front end drops them)."""
+    if op not in REDUCE:
+        raise ValueError(f"{op.name} is not a reduce op")
+    shape = tuple(1 if d in axes else s for d, s in enumerate(src.shape))
+    return Node(op, dtype or src.dtype, shape, (src,), src.device, arg=tuple(sorted(axes)))
+
+
+def contiguous(src: Node) -> Node:
+    return Node(Op.CONTIGUOUS, src.dtype, src.shape, (src,), src.device)
+
+
+def copy_to(src: Node, device: str) -> Node:
+    return Node(Op.COPY, src.dtype, src.shape, (src,), device, arg=device)
+
+
+def apply_step(view: View, op: Op, arg: Any) -> Optional[View]:
+    """One movement op on a View; None when a reshape cannot be expressed."""
+    if op is Op.RESHAPE:
+        return view.reshape(arg)
+    if op is Op.PERMUTE:
+        return view.permute(arg)
+    if op is Op.EXPAND:
+        return view.expand(arg)
+    if op is Op.PAD:
+        return view.pad(arg)
+    if op is Op.SHRINK:
+        return view.shrink(arg)
+    if op is Op.FLIP:
+        return view.flip(arg)
+    raise ValueError(f"{op.name} is not a movement op")
+
+
+def apply_steps(view: View, steps: tuple[Step, ...]) -> Optional[View]:
+    for op, arg in steps:
+        view = apply_step(view, op, arg)
+        if view is None:
+            return None
+    return view
+
+
+def movement(src: Node, op: Op, arg: Any) -> Node:
+    """Compose a movement op into a VIEW node; copy first if the view is not expressible."""
+    if src.op is Op.VIEW:
+        base, view, steps = src.srcs[0], src.view, src.steps
+    else:
+        base, view, steps = src, View.contiguous(src.shape), ()
+    new_view = apply_step(view, op, arg)
+    if new_view is None:
+        base = contiguous(src)
+        new_view = apply_step(View.contiguous(src.shape), op, arg)
+        steps = ()
+    steps = steps + ((op, arg),)
+    if new_view.shape == base.shape and new_view.is_contiguous:
+        return base
+    return Node(Op.VIEW, base.dtype, new_view.shape, (base,), base.device, view=new_view,
+                steps=steps)

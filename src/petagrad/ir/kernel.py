@@ -1,0 +1,172 @@
+"""IR layer: a scheduled kernel, the contract between the scheduler and every backend.
+
+A Kernel computes one output buffer. It loops over `shape`; the axes in `reduce_axes` are
+reduced (the output has size 1 there) and every other axis is an output axis. `value` is an
+expression tree of Expr nodes evaluated per output element. At most one reduce op appears
+in it: Exprs below that reduce are evaluated per loop point (their LOAD/INDEX/VALID views
+have the full `shape`), Exprs above it once per output element (their views have the
+output shape). The output is written row-major and contiguous.
+Imports: petagrad.dtypes, petagrad.ir.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from petagrad.dtypes import DType
+from petagrad.ir.ops import REDUCE, Op
+from petagrad.ir.view import Shape, View
+
+
+class Expr:
+    """An immutable expression node; equal trees hash equal, so kernels cache by structure."""
+
+    __slots__ = ("op", "dtype", "srcs", "arg", "_hash")
+
+    def __init__(self, op: Op, dtype: DType, srcs: tuple["Expr", ...] = (), arg: Any = None):
+        self.op = op
+        self.dtype = dtype
+        self.srcs = srcs
+        self.arg = arg
+        self._hash = hash((op, dtype.name, srcs, _hashable(arg)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        return (isinstance(other, Expr) and self._hash == other._hash and self.op is other.op
+                and self.dtype is other.dtype and _same_arg(self.arg, other.arg)
+                and self.srcs == other.srcs)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(s) for s in self.srcs)
+        arg = "" if self.arg is None else f" {self.arg!r}"
+        return f"{self.op.name}<{self.dtype.name}{arg}>({inner})"
+
+    def walk(self) -> Iterator["Expr"]:
+        """Every distinct Expr below and including this one, sources before users."""
+        seen: set[int] = set()
+        stack: list[tuple[Expr, bool]] = [(self, False)]
+        while stack:
+            expr, expanded = stack.pop()
+            if expanded:
+                yield expr
+                continue
+            if id(expr) in seen:
+                continue
+            seen.add(id(expr))
+            stack.append((expr, True))
+            for src in reversed(expr.srcs):
+                if id(src) not in seen:
+                    stack.append((src, False))
+
+
+def _hashable(arg: Any) -> Any:
+    # float('nan') != itself; hash consts by their repr and type so NaN kernels cache too
+    if isinstance(arg, float):
+        return ("float", repr(arg))
+    return arg
+
+
+def _same_arg(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return repr(a) == repr(b)
+    return type(a) is type(b) and a == b
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One launch: loop `shape`, reduce over `reduce_axes`, store `value` contiguously."""
+
+    shape: Shape
+    reduce_axes: tuple[int, ...]
+    value: Expr
+    n_inputs: int
+
+    @property
+    def output_shape(self) -> Shape:
+        return tuple(1 if d in self.reduce_axes else s for d, s in enumerate(self.shape))
+
+    @property
+    def reduce(self) -> Expr | None:
+        for expr in self.value.walk():
+            if expr.op in REDUCE:
+                return expr
+        return None
+
+    @property
+    def name(self) -> str:
+        kind = "reduce" if self.reduce_axes else "ewise"
+        return f"{kind}_" + "x".join(str(s) for s in self.shape) if self.shape else kind
+
+    def views(self) -> list[View]:
+        return [e.arg[1] if e.op is Op.LOAD else e.arg
+                for e in self.value.walk() if e.op in (Op.LOAD, Op.INDEX, Op.VALID)]
+
+    def collapsed(self) -> "Kernel":
+        """The same kernel over fewer axes: merge neighbours every view walks contiguously.
+
+        Fewer, longer loops make the inner loop unit-stride and let the compiler vectorize.
+        """
+        shape = list(self.shape)
+        if len(shape) <= 1:
+            return self
+        views = self.views()
+        groups: list[list[int]] = [[0]]
+        for d in range(1, len(shape)):
+            prev = groups[-1][-1]
+            same_kind = (prev in self.reduce_axes) == (d in self.reduce_axes)
+            if same_kind and all(_mergeable(v, prev, d) for v in views):
+                groups[-1].append(d)
+            else:
+                groups.append([d])
+        if len(groups) == len(shape):
+            return self
+        new_shape = tuple(math.prod(shape[d] for d in g) for g in groups)
+        new_reduce = tuple(i for i, g in enumerate(groups) if g[0] in self.reduce_axes)
+        remap: dict[int, Expr] = {}
+
+        def rewrite(expr: Expr) -> Expr:
+            if id(expr) in remap:
+                return remap[id(expr)]
+            if expr.op in (Op.LOAD, Op.INDEX, Op.VALID):
+                view = expr.arg[1] if expr.op is Op.LOAD else expr.arg
+                merged = _merge_view(view, groups)
+                arg = (expr.arg[0], merged) if expr.op is Op.LOAD else merged
+                out = Expr(expr.op, expr.dtype, (), arg)
+            elif expr.op in REDUCE:
+                out = Expr(expr.op, expr.dtype, tuple(rewrite(s) for s in expr.srcs), new_reduce)
+            else:
+                out = Expr(expr.op, expr.dtype, tuple(rewrite(s) for s in expr.srcs), expr.arg)
+            remap[id(expr)] = out
+            return out
+
+        return Kernel(new_shape, new_reduce, rewrite(self.value), self.n_inputs)
+
+
+def _mergeable(view: View, outer: int, inner: int) -> bool:
+    """Whether axes outer and inner (= outer + 1) of a view can be walked as one axis."""
+    mask = view.mask or tuple((0, s) for s in view.shape)
+    if mask[inner] != (0, view.shape[inner]):
+        return False
+    if view.shape[inner] == 1 or view.shape[outer] == 1:
+        return True  # the merged mask is the outer mask scaled, which covers both cases
+    return view.strides[outer] == view.strides[inner] * view.shape[inner]
+
+
+def _merge_view(view: View, groups: list[list[int]]) -> View:
+    shape, strides, mask = [], [], []
+    full_mask = view.mask or tuple((0, s) for s in view.shape)
+    for group in groups:
+        shape.append(math.prod(view.shape[d] for d in group))
+        # the walk steps by the stride of the innermost axis that actually moves
+        moving = [d for d in group if view.shape[d] != 1]
+        strides.append(view.strides[moving[-1]] if moving else 0)
+        lo, hi = full_mask[group[0]]
+        rest = math.prod(view.shape[d] for d in group[1:])
+        mask.append((lo * rest, hi * rest))
+    has_mask = any(m != (0, s) for m, s in zip(mask, shape))
+    return View(tuple(shape), tuple(strides), view.offset, tuple(mask) if has_mask else None)

@@ -1,0 +1,114 @@
+"""Front end: seeded random numbers from a counter-based generator.
+
+Each random tensor hashes (seed, counter) pairs, where the counters are a fresh range taken
+from a global counter when the op is *created*. So results depend only on the seed and the
+order random tensors are created in, never on when or where they are computed, and any
+device computes identical bits. The hash is the 64-bit finaliser of MurmurHash3 applied
+twice (a well-mixed bijection), built from primitive integer ops so every backend runs it.
+Imports: petagrad.dtypes, ir, tensor, api.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+from petagrad import dtypes
+from petagrad.api import elementwise as E
+from petagrad.api import primitive as P
+from petagrad.api.creation import _device, _dtype, _shape
+from petagrad.ir import graph
+from petagrad.tensor import Tensor
+
+_state = {"seed": 0, "counter": 0}
+
+
+def manual_seed(seed: int) -> None:
+    """Restart the generator: the same seed gives the same sequence of random tensors."""
+    _state["seed"] = int(seed) & (2 ** 64 - 1)
+    _state["counter"] = 0
+
+
+seed = manual_seed
+
+
+def _take_counters(n: int) -> int:
+    start = _state["counter"]
+    _state["counter"] += n
+    return start
+
+
+def _mix(x: Tensor) -> Tensor:
+    """MurmurHash3's fmix64 on uint64 tensors."""
+    x = E.bitwise_xor(x, E.right_shift(x, 33))
+    x = E.multiply(x, 0xFF51AFD7ED558CCD)
+    x = E.bitwise_xor(x, E.right_shift(x, 33))
+    x = E.multiply(x, 0xC4CEB9FE1A85EC53)
+    return E.bitwise_xor(x, E.right_shift(x, 33))
+
+
+def random_bits(n: int, device: str) -> Tensor:
+    """n uniformly distributed uint64 values."""
+    start = _take_counters(n)
+    index = P.cast(Tensor(graph.arange_index(n, dtypes.int64, device)), dtypes.uint64)
+    counter = E.add(index, start)
+    key = (_state["seed"] * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & (2 ** 64 - 1)
+    return _mix(E.bitwise_xor(_mix(counter), key))
+
+
+def _unit(n: int, device: str) -> Tensor:
+    """n float64 values uniform in [0, 1), from the top 53 bits."""
+    bits = E.right_shift(random_bits(n, device), 11)
+    return E.multiply(P.cast(bits, dtypes.float64), 2.0 ** -53)
+
+
+def rand(*shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    """Uniform in [0, 1)."""
+    return uniform(0.0, 1.0, shape[0] if len(shape) == 1 and not isinstance(shape[0], int)
+                   else shape, dtype=dtype, device=device)
+
+
+def uniform(low: float = 0.0, high: float = 1.0, size: Any = (), dtype: Any = None,
+            device: Optional[str] = None) -> Tensor:
+    shape, dev, dtype = _shape(size), _device(device), _dtype(dtype)
+    n = math.prod(shape)
+    values = E.add(E.multiply(_unit(n, dev), float(high - low)), float(low))
+    out = P.cast(values, dtype)
+    if dtype.is_float and high > low:
+        # rounding to float32 can land on `high`; keep the interval half-open
+        out = E.where(E.greater_equal(out, high), low, out)
+    return P.reshape(out, shape)
+
+
+def randn(*shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    """Standard normal samples (Box-Muller on pairs of uniforms)."""
+    return normal(0.0, 1.0, shape[0] if len(shape) == 1 and not isinstance(shape[0], int)
+                  else shape, dtype=dtype, device=device)
+
+
+def normal(loc: float = 0.0, scale: float = 1.0, size: Any = (), dtype: Any = None,
+           device: Optional[str] = None) -> Tensor:
+    shape, dev, dtype = _shape(size), _device(device), _dtype(dtype)
+    n = math.prod(shape)
+    u1 = _unit(n, dev)
+    u2 = _unit(n, dev)
+    radius = E.sqrt(E.multiply(E.log(E.subtract(1.0, u1)), -2.0))
+    z = E.multiply(radius, E.cos(E.multiply(u2, 2 * math.pi)))
+    return P.reshape(P.cast(E.add(E.multiply(z, float(scale)), float(loc)), dtype), shape)
+
+
+def randint(low: int, high: Optional[int] = None, size: Any = (), dtype: Any = None,
+            device: Optional[str] = None) -> Tensor:
+    """Integers in [low, high), like numpy.random.randint."""
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint: low >= high ({low} >= {high})")
+    shape, dev = _shape(size), _device(device)
+    n = math.prod(shape)
+    span = high - low
+    # scale 64 random bits into [0, span) by a 128-bit-free multiply-high: top bits only
+    bits = E.right_shift(random_bits(n, dev), 11)
+    offset = P.cast(E.multiply(P.cast(bits, dtypes.float64), span * 2.0 ** -53), dtypes.int64)
+    offset = E.minimum(offset, span - 1)
+    out = P.cast(E.add(offset, low), _dtype(dtype, dtypes.default_int))
+    return P.reshape(out, shape)

@@ -1,0 +1,1 @@
+"""Runtime layer: devices (allocator, compiler, program launch) and their registry."""

@@ -1,0 +1,493 @@
+"""Runtime layer: turn C source into a shared library path, caching the result on disk.
+
+The CPU device renders each kernel as C source; `compile_shared` returns the path of a
+shared library built from it, compiling only when no valid cached copy exists. The cache
+survives across processes (and may be shared by several machines, e.g. an NFS home), so
+every entry is published atomically and checked for integrity before it is handed out.
+Imports only petagrad.config and petagrad.errors from petagrad.
+
+Cache layout, under the `cache_dir` setting (PETAGRAD_CACHE_DIR):
+
+    <key[:2]>/<key>.c        the kernel source (kept, so compiler errors point at a real file)
+    <key[:2]>/<key>.so       the shared library
+    <key[:2]>/<key>.sha256   integrity record: "<sha256 of the .so bytes>  <key>.so"
+    probes/<id>.json         which optional flags each compiler accepts
+
+The key is the sha256 of the source, the effective flags, the compiler's identity and,
+when -march=native is used, the CPU model.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from petagrad import config
+from petagrad.errors import CompileError
+
+# Why each default flag is there:
+#   -O3                  generated kernels are small loops; full optimisation incl. vectorising.
+#   -march=native        use the host's vector units (AVX2/AVX-512/NEON). Probed: dropped if the
+#                        compiler rejects it. The cache key then includes the CPU model, because
+#                        a cache dir shared between machines must not hand out code built for
+#                        another CPU (illegal instruction).
+#   -fPIC -shared        produce a position-independent shared library that cffi can dlopen.
+#   -fopenmp             `#pragma omp` parallel loops for large kernels. Probed: dropped if the
+#                        compiler (or its runtime, e.g. Apple clang) does not support it; then the
+#                        pragmas are ignored and kernels run single-threaded (see has_openmp()).
+#   -fwrapv              signed integer overflow in generated index math and int ops wraps like
+#                        NumPy instead of being undefined behaviour the optimiser may exploit.
+#   -fno-math-errno      math calls (sqrtf, expf, ...) need not set errno, which lets gcc inline
+#                        and vectorise them; NumPy never reads errno anyway.
+#   -fno-trapping-math   assume FP ops do not trap, so if-converted/vectorised code is allowed.
+# Deliberately NOT -ffast-math: it assumes no NaN/inf and reassociates sums, but NaN/inf
+# propagation and comparisons must behave exactly like NumPy.
+DEFAULT_FLAGS: tuple[str, ...] = (
+    "-O3",
+    "-march=native",
+    "-fPIC",
+    "-shared",
+    "-fopenmp",
+    "-fwrapv",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+)
+
+# Flags some compilers reject; probed once per compiler identity and dropped if rejected.
+OPTIONAL_FLAGS: tuple[str, ...] = ("-march=native", "-fopenmp")
+
+# Libraries linked after the source file (order matters for the linker): libm so the .so
+# records its dependency on expf/sqrtf/... instead of relying on the host process having it.
+_LINK_LIBS: tuple[str, ...] = ("-lm",)
+
+# Bumped whenever the cache layout or key recipe changes, so old entries are never reused.
+_FORMAT = "petagrad-ccompiler-1"
+
+_PROBE_SOURCES: dict[str, str] = {
+    "-march=native": "int petagrad_probe(int x) { return x + 1; }\n",
+    "-fopenmp": "#include <omp.h>\nint petagrad_probe(void) { return omp_get_max_threads(); }\n",
+}
+
+# Messages a compiler prints when it accepts a flag but ignores it (clang warns, exits 0).
+_IGNORED_FLAG_HINTS = ("unused", "unsupported", "unknown", "unrecognized", "ignor")
+
+_C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
+
+
+@dataclass
+class CompileStats:
+    """Counters for this process: real compiler runs vs cache hits (tests, `petagrad info`)."""
+
+    compiles: int = 0  # kernel compilations actually run
+    hits: int = 0  # requests answered from a valid cache entry
+    seconds: float = 0.0  # wall time spent in kernel compilations
+    rebuilds: int = 0  # corrupt/truncated/unrecorded entries detected and rebuilt
+    probes: int = 0  # compiler runs spent probing optional flags
+
+    def reset(self) -> None:
+        """Zero every counter (tests measure from a clean slate)."""
+        self.compiles = self.hits = self.rebuilds = self.probes = 0
+        self.seconds = 0.0
+
+
+COMPILE_STATS = CompileStats()
+
+_lock = threading.Lock()
+_compiler_cache: dict[tuple[str, str, str], str | None] = {}
+_identity_cache: dict[str, str] = {}
+_probe_cache: dict[str, dict[str, bool]] = {}
+_cpu_key_cache: list[str] = []
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding and identifying the compiler
+# ---------------------------------------------------------------------------------------------
+
+
+def find_compiler() -> str | None:
+    """The absolute path of the C compiler to use, or None if there is none.
+
+    PETAGRAD_CC wins (and, if set but not found, there is no silent fallback: the user asked
+    for that compiler); then $CC; then the first of cc, gcc, clang on PATH. Cached per
+    process, keyed on the inputs so a changed setting takes effect immediately.
+    """
+    setting = (config.get("cc") or "").strip()
+    env_cc = os.environ.get("CC", "").strip()
+    key = (setting, env_cc, os.environ.get("PATH", ""))
+    with _lock:
+        if key in _compiler_cache:
+            return _compiler_cache[key]
+    if setting:
+        found = _which(setting)
+    else:
+        found = _which(env_cc) if env_cc else None
+        for candidate in ("cc", "gcc", "clang"):
+            if found:
+                break
+            found = _which(candidate)
+    with _lock:
+        _compiler_cache[key] = found
+    return found
+
+
+def _which(name: str) -> str | None:
+    path = shutil.which(os.path.expanduser(name))
+    return os.path.abspath(path) if path else None
+
+
+def _no_compiler_message() -> str:
+    setting = (config.get("cc") or "").strip()
+    if setting:
+        return (
+            f"PETAGRAD_CC={setting!r} is not an executable C compiler; point it at one "
+            "(e.g. PETAGRAD_CC=gcc) or unset it to use $CC / cc / gcc / clang from PATH"
+        )
+    return (
+        "no C compiler found ($CC, cc, gcc and clang are not on PATH); the CPU device needs "
+        "one: install gcc (Debian/Ubuntu: apt install gcc, Fedora: dnf install gcc, "
+        "macOS: xcode-select --install, conda: conda install -c conda-forge c-compiler), "
+        "or set PETAGRAD_CC=/path/to/compiler, or use PETAGRAD_DEVICE=NUMPY"
+    )
+
+
+def compiler_identity(cc: str) -> str:
+    """A string that changes when the compiler changes, so the cache never mixes compilers.
+
+    It is the resolved binary path plus the output of `cc --version` (under the C locale, so
+    the user's language does not split the cache). Cached per process per cc.
+    """
+    with _lock:
+        if cc in _identity_cache:
+            return _identity_cache[cc]
+    try:
+        proc = subprocess.run(
+            [cc, "--version"],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=60,
+            env={**os.environ, **_C_LOCALE},
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise CompileError(f"cannot run C compiler {cc}: {exc}") from None
+    identity = f"{os.path.realpath(cc)}\nrc={proc.returncode}\n{proc.stdout}{proc.stderr}"
+    with _lock:
+        _identity_cache[cc] = identity
+    return identity
+
+
+def _cpu_key() -> str:
+    """The host CPU model (+ a hash of its feature flags): part of the key for -march=native."""
+    with _lock:
+        if _cpu_key_cache:
+            return _cpu_key_cache[0]
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                name, sep, value = line.partition(":")
+                name = name.strip().lower()
+                # x86: "model name"/"flags"; ARM: "cpu implementer"/"cpu part"/"features".
+                if sep and name in {"model name", "flags", "features", "cpu implementer",
+                                    "cpu part", "cpu architecture", "isa", "cpu"}:
+                    fields.setdefault(name, value.strip())
+    except OSError:
+        pass
+    for long_field in ("flags", "features", "isa"):
+        if long_field in fields:
+            fields[long_field] = hashlib.sha256(fields[long_field].encode()).hexdigest()[:16]
+    fields["machine"] = platform.machine()
+    if len(fields) == 1:  # no /proc/cpuinfo (macOS, BSD): the best we can cheaply get
+        fields["processor"] = platform.processor()
+    key = json.dumps(fields, sort_keys=True)
+    with _lock:
+        _cpu_key_cache[:] = [key]
+    return key
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache directory and atomic files
+# ---------------------------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """The kernel cache directory, created private (0o700): other users must not plant code.
+
+    Missing parents are created 0o700 too. An existing directory we own that is open to
+    group/other is tightened to 0o700; one owned by someone else and writable by others is
+    used with a warning, since anyone who can write there can run code in this process.
+    """
+    path = Path(os.path.expanduser(str(config.get("cache_dir")))).absolute()
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
+    st = os.stat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise CompileError(f"kernel cache path {path} is not a directory; set PETAGRAD_CACHE_DIR")
+    mode = stat.S_IMODE(st.st_mode)
+    owner_is_us = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+    if owner_is_us and mode & 0o077:
+        os.chmod(path, 0o700)
+    elif not owner_is_us and mode & 0o022:
+        warnings.warn(
+            f"kernel cache {path} belongs to another user and is writable by others; "
+            "set PETAGRAD_CACHE_DIR to a private directory",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return path
+
+
+def _temp_path(directory: Path, stem: str, suffix: str) -> Path:
+    """A new, unique (pid + random) empty file next to its final name, for atomic replace."""
+    fd, name = tempfile.mkstemp(dir=directory, prefix=f".{stem}.{os.getpid()}.", suffix=suffix)
+    os.close(fd)
+    return Path(name)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see either the old file or the whole new one."""
+    tmp = _temp_path(path.parent, path.name, ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Flags
+# ---------------------------------------------------------------------------------------------
+
+
+def _probe_flags(cc: str) -> dict[str, bool]:
+    """Which OPTIONAL_FLAGS `cc` accepts; probed once per compiler and cached on disk too."""
+    identity = compiler_identity(cc)
+    probe_id = hashlib.sha256(
+        json.dumps([_FORMAT, identity, platform.machine(), OPTIONAL_FLAGS]).encode()
+    ).hexdigest()[:32]
+    with _lock:
+        if probe_id in _probe_cache:
+            return _probe_cache[probe_id]
+    record = cache_dir() / "probes" / f"{probe_id}.json"
+    accepted: dict[str, bool] | None = None
+    try:
+        loaded = json.loads(record.read_text(encoding="utf-8"))
+        if isinstance(loaded, dict) and all(
+            isinstance(loaded.get(f), bool) for f in OPTIONAL_FLAGS
+        ):
+            accepted = {f: loaded[f] for f in OPTIONAL_FLAGS}
+    except (OSError, ValueError):
+        pass  # missing or damaged record: probe again
+    if accepted is None:
+        record.parent.mkdir(mode=0o700, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(dir=record.parent, prefix=f".probe-{os.getpid()}-"))
+        try:
+            accepted = {flag: _accepts(cc, flag, workdir) for flag in OPTIONAL_FLAGS}
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        _write_atomic(record, json.dumps(accepted, sort_keys=True).encode())
+    with _lock:
+        _probe_cache[probe_id] = accepted
+    return accepted
+
+
+def _accepts(cc: str, flag: str, workdir: Path) -> bool:
+    """Whether `cc` builds a shared library with `flag` without rejecting or ignoring it."""
+    src = workdir / f"probe{OPTIONAL_FLAGS.index(flag)}.c"
+    src.write_text(_PROBE_SOURCES.get(flag, "int petagrad_probe(void) { return 0; }\n"))
+    out = src.with_suffix(".so")
+    with _lock:
+        COMPILE_STATS.probes += 1
+    try:
+        proc = subprocess.run(
+            [cc, "-fPIC", "-shared", flag, "-o", str(out), str(src)],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=120,
+            env={**os.environ, **_C_LOCALE},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    said = (proc.stdout + proc.stderr).lower()
+    ignored = flag.lower() in said or any(hint in said for hint in _IGNORED_FLAG_HINTS)
+    return proc.returncode == 0 and out.exists() and not ignored
+
+
+def effective_flags(
+    flags: tuple[str, ...] = DEFAULT_FLAGS, cc: str | None = None
+) -> tuple[str, ...]:
+    """`flags` minus the optional ones the compiler rejects: what compile_shared really uses.
+
+    The runtime reports these (`petagrad info`). Raises CompileError if there is no compiler.
+    """
+    if cc is None:
+        cc = find_compiler()
+        if cc is None:
+            raise CompileError(_no_compiler_message())
+    if not any(f in OPTIONAL_FLAGS for f in flags):
+        return tuple(flags)
+    accepted = _probe_flags(cc)
+    return tuple(f for f in flags if accepted.get(f, True))
+
+
+def has_openmp(cc: str | None = None) -> bool:
+    """Whether -fopenmp works, so codegen knows if `#pragma omp` / omp.h may be used."""
+    return "-fopenmp" in effective_flags(("-fopenmp",), cc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiling
+# ---------------------------------------------------------------------------------------------
+
+
+def _cache_key(source: str, flags: tuple[str, ...], identity: str) -> str:
+    cpu = _cpu_key() if "-march=native" in flags else ""
+    payload = json.dumps(
+        {
+            "format": _FORMAT,
+            "source": source,
+            "flags": list(flags),
+            "libs": list(_LINK_LIBS),
+            "compiler": identity,
+            "cpu": cpu,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _entry_valid(so_path: Path, record_path: Path) -> bool:
+    """Whether the cached .so is complete and unaltered: its sha256 matches the record.
+
+    Hashing a kernel library (tens of KB) takes microseconds, far below a dlopen, so every
+    hit is checked fully rather than trusting size or mtime.
+    """
+    try:
+        expected = record_path.read_text(encoding="ascii").split()[0]
+        data = so_path.read_bytes()
+    except (OSError, ValueError, IndexError):
+        return False
+    return bool(data) and hashlib.sha256(data).hexdigest() == expected
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:100] or "kernel"
+
+
+def _debug(message: str) -> None:
+    if (config.get("debug") or 0) >= 1:
+        print(message, file=sys.stderr, flush=True)
+
+
+def compile_shared(source: str, name: str, flags: tuple[str, ...] = DEFAULT_FLAGS) -> str:
+    """The path of a shared library built from C `source`, compiled only on a cache miss.
+
+    `name` labels the kernel in messages and dumps. Cached entries are verified against
+    their integrity record before being returned, so a truncated or corrupt library is
+    rebuilt instead of crashing the process in dlopen. Raises CompileError when there is no
+    compiler or the source does not compile (the source stays on disk at `source_path`).
+    """
+    cc = find_compiler()
+    if cc is None:
+        raise CompileError(_no_compiler_message())
+    identity = compiler_identity(cc)
+    flags = effective_flags(tuple(flags), cc)
+    key = _cache_key(source, flags, identity)
+
+    dump_dir = config.get("dump_dir")
+    if dump_dir:
+        dump = Path(os.path.expanduser(str(dump_dir)))
+        dump.mkdir(parents=True, exist_ok=True)
+        (dump / f"{_safe_name(name)}-{key[:12]}.c").write_text(source, encoding="utf-8")
+
+    entry_dir = cache_dir() / key[:2]
+    entry_dir.mkdir(mode=0o700, exist_ok=True)
+    so_path = entry_dir / f"{key}.so"
+    record_path = entry_dir / f"{key}.sha256"
+    if _entry_valid(so_path, record_path):
+        with _lock:
+            COMPILE_STATS.hits += 1
+        _debug(f"compile {name}: cache hit")
+        return str(so_path)
+    corrupt = so_path.exists()  # a visible .so that failed the check (or has no record)
+
+    # The source is kept at a stable path: compiler messages point at a file the user can
+    # open. Concurrent writers write identical bytes, and each replace is atomic.
+    src_path = entry_dir / f"{key}.c"
+    _write_atomic(src_path, source.encode("utf-8"))
+    tmp_so = _temp_path(entry_dir, f"{key}.so", ".tmp")
+    argv = [cc, *flags, "-o", str(tmp_so), str(src_path), *_LINK_LIBS]
+    start = time.perf_counter()
+    try:
+        try:
+            proc = subprocess.run(
+                argv, capture_output=True, text=True, errors="replace",
+                cwd=entry_dir, env={**os.environ, **_C_LOCALE},
+            )
+        except OSError as exc:
+            raise CompileError(
+                f"compiling kernel {name} failed: cannot run {cc}: {exc}",
+                source_path=str(src_path),
+            ) from None
+        elapsed = time.perf_counter() - start
+        with _lock:
+            COMPILE_STATS.compiles += 1
+            COMPILE_STATS.seconds += elapsed
+        data = tmp_so.read_bytes() if proc.returncode == 0 else b""
+        if not data:
+            log = (proc.stderr + proc.stdout).strip() or f"{cc} exited with {proc.returncode}"
+            log += "\n  command: " + " ".join(argv)
+            raise CompileError(
+                f"compiling kernel {name} failed", log=log, source_path=str(src_path)
+            )
+        # Integrity record: a separate "<sha256>  <key>.so" file (sha256sum -c format) rather
+        # than a trailer, so the .so stays byte-for-byte what the compiler produced. It is
+        # published AFTER the .so: a reader that sees a .so without a matching record (a crash
+        # or a concurrent writer between the two replaces) treats it as a miss and rebuilds;
+        # every visible .so is a complete file because it arrives by os.replace.
+        if _entry_valid(so_path, record_path):
+            # Another process published a valid entry while we compiled: keep theirs.
+            _unlink(tmp_so)
+        else:
+            os.replace(tmp_so, so_path)
+            digest = hashlib.sha256(data).hexdigest()
+            _write_atomic(record_path, f"{digest}  {so_path.name}\n".encode("ascii"))
+    finally:
+        _unlink(tmp_so)
+    if corrupt:
+        with _lock:
+            COMPILE_STATS.rebuilds += 1
+    note = " (replaced a corrupt cache entry)" if corrupt else ""
+    _debug(f"compile {name}: cache miss, compiled in {elapsed:.2f} s{note}")
+    return str(so_path)

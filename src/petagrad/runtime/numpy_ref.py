@@ -1,0 +1,197 @@
+"""Runtime layer: the NUMPY reference device. It executes scheduled kernels op by op with
+NumPy, no compiler involved: the oracle the backend tests compare against, and the fallback
+when no C compiler is found. Semantics here define what every other backend must match
+(C-style truncating integer division, x / 0 == 0 for integers, NaN-propagating max).
+Imports: petagrad.dtypes, ir, runtime.device.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from petagrad import dtypes
+from petagrad.dtypes import DType
+from petagrad.ir.kernel import Expr, Kernel
+from petagrad.ir.ops import Op
+from petagrad.ir.view import View
+from petagrad.runtime.device import Device as BaseDevice
+
+
+def _coords(shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Broadcastable int64 coordinate arrays, one per axis."""
+    return [np.arange(s, dtype=np.int64).reshape([-1 if d == k else 1 for d in range(len(shape))])
+            for k, s in enumerate(shape)]
+
+
+def _index(view: View) -> np.ndarray:
+    coords = _coords(view.shape)
+    index = np.full((1,) * len(view.shape), view.offset, np.int64)
+    for c, stride in zip(coords, view.strides):
+        index = index + c * stride
+    return index
+
+
+def _valid(view: View) -> np.ndarray:
+    coords = _coords(view.shape)
+    valid = np.ones((1,) * len(view.shape), bool)
+    if view.mask is not None:
+        for c, (lo, hi) in zip(coords, view.mask):
+            valid = valid & (c >= lo) & (c < hi)
+    return valid
+
+
+def _load(flat: np.ndarray, view: View) -> np.ndarray:
+    if view.size == 0:
+        return np.zeros(view.shape, flat.dtype)
+    valid = _valid(view)
+    index = np.where(valid, _index(view), 0)
+    values = flat[index] if flat.size else np.zeros(index.shape, flat.dtype)
+    return np.where(valid, values, flat.dtype.type(0)) if view.mask is not None else values
+
+
+def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    safe = np.where(b == 0, 1, b)
+    if a.dtype.kind == "i":
+        safe = np.where(safe == -1, 1, safe)
+        q = np.abs(a) // np.abs(safe) * np.where((a < 0) != (safe < 0), -1, 1).astype(a.dtype)
+        q = np.where(b == -1, -a, q)
+    else:
+        q = a // safe
+    return np.where(b == 0, 0, q).astype(a.dtype)
+
+
+def _int_mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    safe = np.where((b == 0) | ((b == -1) if a.dtype.kind == "i" else False), 1, b)
+    return np.where(safe == b, np.fmod(a, safe), 0).astype(a.dtype)
+
+
+def _shift(a: np.ndarray, b: np.ndarray, left: bool) -> np.ndarray:
+    bits = a.dtype.itemsize * 8
+    too_far = b.astype(np.uint64) >= bits
+    amount = np.where(too_far, 0, b).astype(a.dtype)
+    shifted = np.left_shift(a, amount) if left else np.right_shift(a, amount)
+    overflow = (np.where(a < 0, -1, 0) if (not left and a.dtype.kind == "i") else 0)
+    return np.where(too_far, overflow, shifted).astype(a.dtype)
+
+
+def _int_pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    negative = b < 0
+    result = np.power(a, np.where(negative, 0, b))
+    if a.dtype.kind == "i":
+        odd = (b & 1) == 1
+        neg_result = np.where(a == 1, 1, np.where(a == -1, np.where(odd, -1, 1), 0))
+        result = np.where(negative, neg_result, result)
+    return result.astype(a.dtype)
+
+
+def _max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.maximum(a, b)
+
+
+_BINARY: dict[Op, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    Op.ADD: np.add, Op.MUL: np.multiply, Op.MAX: _max, Op.CMPLT: np.less,
+    Op.CMPNE: np.not_equal, Op.AND: np.bitwise_and, Op.OR: np.bitwise_or,
+    Op.XOR: np.bitwise_xor,
+}
+_UNARY: dict[Op, Callable[[np.ndarray], np.ndarray]] = {
+    Op.EXP2: np.exp2, Op.LOG2: np.log2, Op.SIN: np.sin, Op.SQRT: np.sqrt, Op.TRUNC: np.trunc,
+    Op.RECIPROCAL: np.reciprocal,
+}
+
+
+def evaluate(expr: Expr, inputs: list[np.ndarray], memo: dict[int, Any],
+             shape: tuple[int, ...]) -> np.ndarray:
+    """The value of an Expr as an array broadcastable to the kernel's loop `shape`."""
+    found = memo.get(id(expr))
+    if found is not None:
+        return found
+    args = [evaluate(s, inputs, memo, shape) for s in expr.srcs]
+    if expr.op in (Op.SUM, Op.PROD, Op.RMAX):
+        value = _reduce(expr, args[0], shape)
+    else:
+        value = _apply(expr, args, inputs)
+    memo[id(expr)] = value
+    return value
+
+
+def _apply(expr: Expr, args: list[np.ndarray], inputs: list[np.ndarray]) -> np.ndarray:
+    op, dtype = expr.op, expr.dtype.np
+    if op is Op.CONST:
+        return np.asarray(expr.arg).astype(dtype)
+    if op is Op.LOAD:
+        return _load(inputs[expr.arg[0]], expr.arg[1])
+    if op is Op.INDEX:
+        return _index(expr.arg)
+    if op is Op.VALID:
+        return _valid(expr.arg)
+    if op is Op.CAST:
+        return np.asarray(args[0]).astype(dtype)
+    if op is Op.BITCAST:
+        src = np.ascontiguousarray(args[0])
+        return src.view(dtype)
+    if op is Op.NEG:
+        return np.logical_not(args[0]) if dtype.kind == "b" else np.negative(args[0])
+    if op in _UNARY:
+        return _UNARY[op](args[0]).astype(dtype)
+    if op is Op.WHERE:
+        return np.where(args[0], args[1], args[2]).astype(dtype)
+    a, b = args
+    floats = np.asarray(a).dtype.kind == "f"
+    if op is Op.DIV:
+        return (np.divide(a, b) if floats else _int_div(np.asarray(a), np.asarray(b))).astype(dtype)
+    if op is Op.MOD:
+        return (np.fmod(a, b) if floats else _int_mod(np.asarray(a), np.asarray(b))).astype(dtype)
+    if op in (Op.SHL, Op.SHR):
+        return _shift(np.asarray(a), np.asarray(b), op is Op.SHL)
+    if op is Op.POW:
+        return (np.power(a, b) if floats else _int_pow(np.asarray(a), np.asarray(b))).astype(dtype)
+    return _BINARY[op](a, b).astype(dtype)
+
+
+def _reduce(expr: Expr, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    axes = expr.arg
+    full = np.broadcast_to(value, shape)
+    dtype = expr.dtype.np
+    if expr.op is Op.SUM:
+        return np.add.reduce(full, axis=axes, keepdims=True, dtype=dtype)
+    if expr.op is Op.PROD:
+        return np.multiply.reduce(full, axis=axes, keepdims=True, dtype=dtype)
+    return np.maximum.reduce(full, axis=axes, keepdims=True,
+                             initial=dtypes.min_value(expr.dtype))
+
+
+def _typed(buffer: np.ndarray, dtype: DType) -> np.ndarray:
+    return np.frombuffer(buffer, dtype.np, len(buffer) // dtype.itemsize)
+
+
+class Device(BaseDevice):
+    """Reference device: host memory, kernels interpreted with NumPy."""
+
+    def __init__(self, index: int = 0):
+        pass
+
+    def allocate(self, nbytes: int) -> np.ndarray:
+        return np.empty(max(nbytes, 1), np.uint8)
+
+    def copy_in(self, buffer: np.ndarray, data: np.ndarray) -> None:
+        buffer[:data.nbytes] = data.reshape(-1).view(np.uint8)
+
+    def copy_out(self, buffer: np.ndarray, dtype: DType, count: int) -> np.ndarray:
+        return np.frombuffer(buffer, dtype.np, count).copy()
+
+    def host_array(self, buffer: np.ndarray, dtype: DType, count: int) -> np.ndarray:
+        return np.frombuffer(buffer, dtype.np, count)
+
+    def run(self, kernel: Kernel, output: np.ndarray, inputs: list[np.ndarray]) -> None:
+        loads = {e.arg[0]: e.dtype for e in kernel.value.walk() if e.op is Op.LOAD}
+        arrays = [_typed(buf, loads[i]) for i, buf in enumerate(inputs)]
+        with np.errstate(all="ignore"):
+            value = evaluate(kernel.value, arrays, {}, kernel.shape)
+        out_dtype: DType = kernel.value.dtype
+        result = np.broadcast_to(np.asarray(value).astype(out_dtype.np), kernel.output_shape)
+        count = result.size
+        np.frombuffer(output, out_dtype.np, count)[:] = result.reshape(-1)
+
+    def describe(self) -> str:
+        return f"NUMPY: reference device (NumPy {np.__version__})"

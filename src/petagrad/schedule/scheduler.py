@@ -1,0 +1,203 @@
+"""Schedule layer: decide kernel boundaries (fusion) and order the kernels.
+
+Fusion rules, in one place:
+- a chain of elementwise ops, with any movement ops between them, is one kernel;
+- elementwise ops that feed a reduce are computed inside the reduce loop;
+- elementwise ops applied to a reduce result join the reduce's kernel (an epilogue) when
+  they see the reduce directly, at its own shape, and nothing else reads the reduce;
+- an elementwise node is computed in its own kernel (realized) only when a consumer reads
+  it broadcast inside a reduce loop (recomputing it per reduced element would multiply its
+  cost), or when the consumer's movement ops cannot be replayed onto its loads;
+- reduces read through a view, a second reduce in a kernel, CONTIGUOUS, COPY and EMPTY
+  always get their own item.
+Buffers for nodes fused away are never allocated: they never appear in the schedule.
+Imports: petagrad.config, petagrad.ir.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+from petagrad import config
+from petagrad.ir.graph import Node, Step, apply_steps, contiguous
+from petagrad.ir.kernel import Expr, Kernel
+from petagrad.ir.ops import ELEMENTWISE, REDUCE, Op
+from petagrad.ir.view import View
+from petagrad.dtypes import bool_, int64
+
+
+@dataclass
+class ScheduleItem:
+    """One step of a schedule: run `kernel` (or copy / allocate) to realize `output`."""
+
+    output: Node
+    inputs: tuple[Node, ...]
+    kernel: Optional[Kernel] = None
+    kind: str = "kernel"  # "kernel", "copy" (cross-device) or "empty" (allocation only)
+
+
+class _NotExpressible(Exception):
+    """Movement steps could not be replayed onto a load; the caller realizes instead."""
+
+
+def _count_consumers(targets: list[Node]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    stack = list(targets)
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or node.realized:
+            continue
+        seen.add(id(node))
+        for src in node.srcs:
+            counts[id(src)] = counts.get(id(src), 0) + 1
+            stack.append(src)
+    return counts
+
+
+def _debug(message: str) -> None:
+    if config.get("debug") >= 3:
+        print(f"schedule: {message}", file=sys.stderr)
+
+
+class Scheduler:
+    """Builds the schedule for a set of target nodes; one instance per realize call."""
+
+    def __init__(self, targets: list[Node]):
+        self.items: list[ScheduleItem] = []
+        self.scheduled: set[int] = set()
+        self.targets = {id(n) for n in targets}
+        self.consumers = _count_consumers(targets)
+
+    def realize(self, node: Node, reason: str = "") -> None:
+        """Append the items that compute `node` (after those it depends on)."""
+        if node.realized or id(node) in self.scheduled:
+            return
+        if node.op is Op.VIEW:
+            self.realize(node.srcs[0], reason)
+            return
+        if reason:
+            _debug(f"realize {node} ({reason})")
+        if node.op is Op.EMPTY:
+            self._add(ScheduleItem(node, (), None, "empty"))
+        elif node.op is Op.COPY:
+            src = node.srcs[0]
+            if src.op is Op.VIEW:
+                src = contiguous(src)
+            self.realize(src, "source of a cross-device copy")
+            self._add(ScheduleItem(node, (src,), None, "copy"))
+        else:
+            builder = _KernelBuilder(self, node)
+            kernel = builder.kernel()
+            self._add(ScheduleItem(node, tuple(builder.inputs), kernel))
+
+    def _add(self, item: ScheduleItem) -> None:
+        self.scheduled.add(id(item.output))
+        self.items.append(item)
+
+
+class _KernelBuilder:
+    """Inlines everything fusible under one root node into a single Kernel."""
+
+    def __init__(self, scheduler: Scheduler, root: Node):
+        self.scheduler = scheduler
+        self.root = root
+        self.inputs: list[Node] = []
+        self.slots: dict[int, int] = {}
+        self.memo: dict[tuple, Expr] = {}
+        self.reduce_node: Optional[Node] = None
+
+    def kernel(self) -> Kernel:
+        root = self.root
+        if root.op is Op.CONTIGUOUS:
+            value = self.build(root.srcs[0], (), False)
+        elif root.op in REDUCE:
+            value = self.fuse_reduce(root)
+        else:
+            value = self.build(root, (), False)
+        if self.reduce_node is None:
+            return Kernel(root.shape, (), value, len(self.inputs))
+        src = self.reduce_node.srcs[0]
+        return Kernel(src.shape, self.reduce_node.arg, value, len(self.inputs))
+
+    def fuse_reduce(self, node: Node) -> Expr:
+        self.reduce_node = node
+        inner = self.build(node.srcs[0], (), True)
+        return Expr(node.op, node.dtype, (inner,), node.arg)
+
+    def build(self, node: Node, steps: tuple[Step, ...], in_reduce: bool) -> Expr:
+        key = (id(node), steps, in_reduce)
+        found = self.memo.get(key)
+        if found is not None:
+            return found
+        expr = self._build(node, steps, in_reduce)
+        self.memo[key] = expr
+        return expr
+
+    def _build(self, node: Node, steps: tuple[Step, ...], in_reduce: bool) -> Expr:
+        op = node.op
+        if op is Op.VIEW:
+            base = node.srcs[0]
+            value = self.build(base, node.steps + steps, in_reduce)
+            if value.op is not Op.LOAD and any(s[0] is Op.PAD for s in node.steps):
+                # padding a computed value must give 0 outside, not f(0)
+                valid = Expr(Op.VALID, bool_, (), self.view_of(base, node.steps + steps))
+                zero = Expr(Op.CONST, value.dtype, (), value.dtype.np.type(0).item())
+                value = Expr(Op.WHERE, value.dtype, (valid, value, zero))
+            return value
+        if node.realized or id(node) in self.scheduler.scheduled:
+            return self.load(node, steps)
+        if op is Op.CONST:
+            return Expr(Op.CONST, node.dtype, (), node.arg)
+        if op is Op.RANGE:
+            index = Expr(Op.INDEX, int64, (), self.view_of(node, steps))
+            return index if node.dtype is int64 else Expr(Op.CAST, node.dtype, (index,), node.dtype)
+        if op in ELEMENTWISE:
+            if in_reduce and any(s[0] is Op.EXPAND for s in steps):
+                return self.realize_and_load(node, steps, "broadcast inside a reduce loop")
+            saved = (len(self.inputs), dict(self.slots), dict(self.memo))
+            try:
+                srcs = tuple(self.build(s, steps, in_reduce) for s in node.srcs)
+            except _NotExpressible:
+                del self.inputs[saved[0]:]
+                self.slots, self.memo = saved[1], saved[2]
+                return self.realize_and_load(node, steps, "consumer's view does not replay")
+            return Expr(op, node.dtype, srcs, node.arg)
+        if op in REDUCE and self.can_fuse_epilogue(node, steps, in_reduce):
+            _debug(f"fuse {node} with its elementwise consumers")
+            return self.fuse_reduce(node)
+        return self.realize_and_load(node, steps, f"{op.name} output read by another kernel")
+
+    def can_fuse_epilogue(self, node: Node, steps: tuple[Step, ...], in_reduce: bool) -> bool:
+        return (not in_reduce and not steps and self.reduce_node is None
+                and node.shape == self.root.shape
+                and self.scheduler.consumers.get(id(node), 0) == 1
+                and id(node) not in self.scheduler.targets)
+
+    def realize_and_load(self, node: Node, steps: tuple[Step, ...], reason: str) -> Expr:
+        self.scheduler.realize(node, reason)
+        return self.load(node, steps)
+
+    def view_of(self, node: Node, steps: tuple[Step, ...]) -> View:
+        view = apply_steps(View.contiguous(node.shape), steps)
+        if view is None:
+            raise _NotExpressible()
+        return view
+
+    def load(self, node: Node, steps: tuple[Step, ...]) -> Expr:
+        view = self.view_of(node, steps)
+        slot = self.slots.get(id(node))
+        if slot is None:
+            slot = self.slots[id(node)] = len(self.inputs)
+            self.inputs.append(node)
+        return Expr(Op.LOAD, node.dtype, (), (slot, view))
+
+
+def create_schedule(targets: list[Node]) -> list[ScheduleItem]:
+    """The ordered items that realize every target (VIEW targets realize their base)."""
+    scheduler = Scheduler(targets)
+    for node in targets:
+        scheduler.realize(node)
+    _debug(f"{len(scheduler.items)} items for {len(targets)} targets")
+    return scheduler.items

@@ -1,0 +1,273 @@
+"""Front end: the Tensor class. A Tensor is a handle on a lazy graph node plus autograd
+state; building expressions only builds graph, and values are computed when asked for
+(`numpy()`, `item()`, `tolist()`, `repr`, `realize()`).
+
+This module holds construction, properties and conversion; the NumPy-named operations live
+in petagrad.api (one module per chapter) and are attached as methods and operators at the
+bottom of this file. Imports: everything below the front end (dtypes, ir, engine, runtime).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+
+from petagrad import dtypes
+from petagrad.dtypes import DType
+from petagrad.engine import realize as engine
+from petagrad.errors import DeviceError, DTypeError
+from petagrad.ir import graph
+from petagrad.ir.graph import Node
+from petagrad.runtime.device import canonical_name, default_device, get_device
+
+Shape = tuple[int, ...]
+
+
+def _host_array(data: Any, dtype: Optional[DType]) -> np.ndarray:
+    """Data as a C-contiguous NumPy array of a petagrad dtype (float32 for Python floats)."""
+    if isinstance(data, np.ndarray):
+        array = data
+    else:
+        array = np.asarray(data)
+        if dtype is None and array.dtype == np.float64 and not _has_numpy_float64(data):
+            array = array.astype(np.float32)  # Python floats default to float32, like torch
+    if array.dtype.kind in "OUSV":
+        raise DTypeError(f"cannot make a tensor from data of dtype {array.dtype} "
+                         f"({type(data).__name__}); expected numbers or booleans")
+    target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.from_numpy(array.dtype)
+    return np.ascontiguousarray(array, dtype=target.np)
+
+
+def _has_numpy_float64(data: Any) -> bool:
+    if isinstance(data, (np.floating, np.ndarray)):
+        return np.asarray(data).dtype == np.float64
+    if isinstance(data, (list, tuple)) and data:
+        return _has_numpy_float64(data[0])
+    return False
+
+
+class Tensor:
+    """An n-dimensional array on a device, evaluated lazily, with optional gradients."""
+
+    __slots__ = ("node", "requires_grad", "grad", "_ctx", "__weakref__")
+    __array_priority__ = 1000  # make NumPy defer `ndarray op Tensor` to us
+
+    def __init__(self, data: Any, dtype: Any = None, device: Optional[str] = None,
+                 requires_grad: bool = False):
+        if isinstance(data, Node):
+            self.node = data
+        elif isinstance(data, Tensor):
+            node = data.node
+            if dtype is not None and dtypes.to_dtype(dtype) is not node.dtype:
+                node = data.astype(dtype).node
+            self.node = node
+            if device is not None and canonical_name(device) != node.device:
+                self.node = data.to(device).node
+        else:
+            array = _host_array(data, dtype)
+            name = canonical_name(device) if device is not None else default_device()
+            self.node = _upload(array, name)
+        self.requires_grad = False
+        self.grad: Optional[Tensor] = None
+        self._ctx: Any = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        if flag and not self.dtype.is_float:
+            raise DTypeError(f"only floating-point tensors can require gradients, "
+                             f"got dtype {self.dtype.name}")
+        self.requires_grad = flag
+        return self
+
+    # -- properties ------------------------------------------------------------------------
+    @property
+    def shape(self) -> Shape:
+        return self.node.shape
+
+    @property
+    def dtype(self) -> DType:
+        return self.node.dtype
+
+    @property
+    def device(self) -> str:
+        return self.node.device
+
+    @property
+    def ndim(self) -> int:
+        return len(self.node.shape)
+
+    @property
+    def size(self) -> int:
+        return self.node.size
+
+    @property
+    def itemsize(self) -> int:
+        return self.node.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.node.size * self.node.dtype.itemsize
+
+    # -- evaluation and conversion ---------------------------------------------------------
+    def realize(self) -> "Tensor":
+        """Compute the value now (normally it is computed when first needed)."""
+        engine.realize([self.node])
+        return self
+
+    def numpy(self) -> np.ndarray:
+        return engine.to_numpy(self.node)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    def item(self) -> Any:
+        if self.size != 1:
+            raise ValueError(f"can only convert an array of size 1 to a Python scalar, "
+                             f"got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def to(self, device: str) -> "Tensor":
+        name = canonical_name(device)
+        if name == self.device:
+            return self
+        get_device(name)
+        return Tensor(graph.copy_to(self.node, name))
+
+    def cpu(self) -> "Tensor":
+        return self.to("CPU")
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of unsized object (a 0-d tensor)")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(f"the truth value of a tensor with more than one element is "
+                             f"ambiguous (shape {self.shape}); use .any() or .all()")
+        return bool(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __index__(self) -> int:
+        if not self.dtype.is_int or self.size != 1 or self.ndim:
+            raise TypeError("only 0-d integer tensors can be converted to an index")
+        return int(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=", ", prefix="Tensor(")
+        extra = "" if self.dtype in (dtypes.float32, dtypes.int64, dtypes.bool_) \
+            else f", dtype={self.dtype.name}"
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({body}{extra}, device={self.device}{grad})"
+
+    def __str__(self) -> str:
+        return str(self.numpy())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __reduce__(self) -> Any:
+        return (Tensor, (self.numpy(), self.dtype.name, self.device))
+
+
+def _upload(array: np.ndarray, device_name: str) -> Node:
+    device = get_device(device_name)
+    dtype = dtypes.from_numpy(array.dtype)
+    if not device.supports(dtype):
+        raise DTypeError(f"device {device_name} does not support dtype {dtype.name}")
+    buffer = device.allocate(array.nbytes)
+    if array.size:
+        device.copy_in(buffer, array)
+    return graph.buffer_node(buffer, dtype, array.shape, device_name)
+
+
+def as_tensor(value: Any, like: Optional[Tensor] = None, dtype: Any = None) -> Tensor:
+    """A Tensor from a Tensor, array or nested list (on `like`'s device when given)."""
+    if isinstance(value, Tensor):
+        return value if dtype is None else value.astype(dtype)
+    device = like.device if like is not None else None
+    return Tensor(value, dtype=dtype, device=device)
+
+
+def check_same_device(op: str, tensors: Sequence[Tensor]) -> None:
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        raise DeviceError(f"{op}: tensors are on different devices "
+                          f"({', '.join(sorted(devices))}); move them with .to(device)")
+
+
+# -- methods and operators, delegated to the API modules -----------------------------------
+def attach_methods() -> None:
+    """Bind the API functions as Tensor methods (called once by petagrad/__init__)."""
+    from petagrad.api import creation as C
+    from petagrad.api import elementwise as E
+    from petagrad.api import movement as M
+    from petagrad.api import reduction as R
+
+    def swap(fn: Any) -> Any:
+        return lambda self, other: fn(other, self)
+
+    operators = {
+        "__add__": E.add, "__radd__": swap(E.add), "__sub__": E.subtract,
+        "__rsub__": swap(E.subtract), "__mul__": E.multiply, "__rmul__": swap(E.multiply),
+        "__truediv__": E.true_divide, "__rtruediv__": swap(E.true_divide),
+        "__floordiv__": E.floor_divide, "__rfloordiv__": swap(E.floor_divide),
+        "__mod__": E.remainder, "__rmod__": swap(E.remainder), "__pow__": E.power,
+        "__rpow__": swap(E.power), "__neg__": E.negative, "__pos__": lambda self: self,
+        "__abs__": E.absolute, "__invert__": E.invert, "__and__": E.bitwise_and,
+        "__rand__": swap(E.bitwise_and), "__or__": E.bitwise_or, "__ror__": swap(E.bitwise_or),
+        "__xor__": E.bitwise_xor, "__rxor__": swap(E.bitwise_xor),
+        "__lshift__": E.left_shift, "__rshift__": E.right_shift,
+        "__lt__": E.less, "__le__": E.less_equal, "__gt__": E.greater,
+        "__ge__": E.greater_equal, "__eq__": E.equal, "__ne__": E.not_equal,
+    }
+    methods = {
+        name: getattr(E, name) for name in (
+            "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "sin",
+            "cos", "tan", "tanh", "sigmoid", "relu", "floor", "ceil", "round", "trunc", "sign",
+            "clip", "maximum", "minimum", "square", "reciprocal", "abs", "astype", "bitcast",
+            "isnan", "isinf", "isfinite", "logical_not", "logical_and", "logical_or",
+            "logical_xor", "where")
+    }
+    methods |= {name: getattr(R, name) for name in (
+        "sum", "prod", "mean", "max", "min", "var", "std", "argmax", "argmin", "any", "all",
+        "cumsum")}
+    methods |= {name: getattr(M, name) for name in (
+        "reshape", "flatten", "ravel", "transpose", "permute", "swapaxes", "moveaxis",
+        "squeeze", "expand_dims", "unsqueeze", "flip", "pad", "split", "repeat", "tile",
+        "roll")}
+    methods |= {"broadcast_to": E.broadcast_to, "expand": lambda self, *shape:
+                E.broadcast_to(self, shape[0] if len(shape) == 1 and not isinstance(
+                    shape[0], int) else shape),
+                "view": M.reshape, "contiguous": _contiguous, "tril": C.tril,
+                "triu": C.triu, "float": lambda self: E.astype(self, dtypes.float32),
+                "half": lambda self: E.astype(self, dtypes.float16),
+                "double": lambda self: E.astype(self, dtypes.float64),
+                "int": lambda self: E.astype(self, dtypes.int32),
+                "long": lambda self: E.astype(self, dtypes.int64),
+                "bool": lambda self: E.astype(self, dtypes.bool_)}
+    for name, fn in (operators | methods).items():
+        setattr(Tensor, name, fn)
+    Tensor.T = property(lambda self: M.permute_dims(self))  # type: ignore[attr-defined]
+    Tensor.mT = property(lambda self: M.swapaxes(self, -1, -2))  # type: ignore[attr-defined]
+
+
+def _contiguous(x: Tensor) -> Tensor:
+    from petagrad.api import primitive as P
+    return P.contiguous(x)
+
