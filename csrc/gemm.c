@@ -92,10 +92,10 @@
    KC: depth of a k block; one B micro-panel is KC*NR*esz = KC*NV*VBYTES bytes.
    MC: rows of A per packed block (MC*KC*esz ~ half of L2).  NC: columns of B per block. */
 #ifndef PG_KC
-#define PG_KC 256
+#define PG_KC 1024
 #endif
 #ifndef PG_A_BYTES
-#define PG_A_BYTES (384 * 1024)
+#define PG_A_BYTES (256 * 1024)
 #endif
 #ifndef PG_B_BYTES
 #define PG_B_BYTES (4 * 1024 * 1024)

@@ -14,19 +14,77 @@
 #define PG_NUM_THREADS() 1
 #endif
 
-/* Integer x ** y by repeated squaring, wrapping on overflow like NumPy.
+/* Integer x ** y by repeated squaring, wrapping on overflow like NumPy (the products are
+ * done in the unsigned type U, where C defines wrap-around).
  * A negative exponent gives 1 / x ** -y truncated: 1 for x == 1, +-1 for x == -1, else 0. */
-#define PG_IPOW(T, NAME)                                            \
-  static inline T pg_ipow_##NAME(T base, T exp) {                   \
-    if (exp < 0) return base == 1 ? 1 : (base == (T)-1 ? ((exp & 1) ? (T)-1 : 1) : 0); \
-    T result = 1;                                                   \
-    while (exp) {                                                   \
-      if (exp & 1) result = (T)(result * base);                     \
-      base = (T)(base * base);                                      \
-      exp >>= 1;                                                    \
-    }                                                               \
-    return result;                                                  \
+#define PG_IPOW(T, U, NAME)                                                               \
+  static inline T pg_ipow_##NAME(T base, T exp) {                                         \
+    if (exp < 0) return base == 1 ? 1 : (base == (T)-1 ? ((exp & 1) ? (T)-1 : 1) : 0);   \
+    U result = 1, b = (U)base;                                                            \
+    while (exp) {                                                                         \
+      if (exp & 1) result *= b;                                                           \
+      b *= b;                                                                             \
+      exp >>= 1;                                                                          \
+    }                                                                                     \
+    return (T)result;                                                                     \
   }
-PG_IPOW(int8_t, int8) PG_IPOW(int16_t, int16) PG_IPOW(int32_t, int32) PG_IPOW(int64_t, int64)
-PG_IPOW(uint8_t, uint8) PG_IPOW(uint16_t, uint16) PG_IPOW(uint32_t, uint32)
-PG_IPOW(uint64_t, uint64)
+PG_IPOW(int8_t, uint32_t, int8) PG_IPOW(int16_t, uint32_t, int16)
+PG_IPOW(int32_t, uint32_t, int32) PG_IPOW(int64_t, uint64_t, int64)
+PG_IPOW(uint8_t, uint32_t, uint8) PG_IPOW(uint16_t, uint32_t, uint16)
+PG_IPOW(uint32_t, uint32_t, uint32) PG_IPOW(uint64_t, uint64_t, uint64)
+
+/* Vectorizable float32 exp2 and log2. glibc only offers SIMD variants of its math under
+ * -ffast-math, which petagrad avoids (NaN/inf must behave like NumPy), so these are our own:
+ * branch-free, `omp declare simd` so gcc vectorizes loops that call them, accurate to
+ * about 1 ulp, with inf/NaN/zero/subnormal handled like the C library. */
+/* union punning (defined in C, unlike pointer casts) keeps values in registers */
+typedef union { float f; int32_t i; } pg_f32_bits;
+static inline float pg_bits_to_float(int32_t bits) { pg_f32_bits u = {.i = bits}; return u.f; }
+static inline int32_t pg_float_to_bits(float f) { pg_f32_bits u = {.f = f}; return u.i; }
+
+#pragma omp declare simd notinbranch
+static inline float pg_exp2f(float x) {
+  /* compare-selects, not fminf/fmaxf: their NaN rules stop gcc from vectorizing */
+  float xl = x > -151.0f ? x : -151.0f;
+  float xc = xl < 129.0f ? xl : 129.0f;
+  float n = rintf(xc);
+  float f = xc - n;                       /* f in [-0.5, 0.5] */
+  /* 2^f = e^(f ln 2), Taylor to degree 7: error < 1e-8 relative on [-0.5, 0.5] */
+  float p = 1.5252733804059841e-05f;
+  p = fmaf(p, f, 1.5403530393381609e-04f);
+  p = fmaf(p, f, 1.3333558146428443e-03f);
+  p = fmaf(p, f, 9.6181291076284772e-03f);
+  p = fmaf(p, f, 5.5504108664821580e-02f);
+  p = fmaf(p, f, 2.4022650695910071e-01f);
+  p = fmaf(p, f, 6.9314718055994531e-01f);
+  p = fmaf(p, f, 1.0f);
+  /* scale by 2^n in two steps so subnormal results and overflow round correctly */
+  int32_t ni = (int32_t)n;
+  int32_t n1 = ni >> 1, n2 = ni - n1;
+  float r = p * pg_bits_to_float((n1 + 127) << 23) * pg_bits_to_float((n2 + 127) << 23);
+  return x != x ? x : r;
+}
+
+#pragma omp declare simd notinbranch
+static inline float pg_log2f(float x) {
+  int sub = x < 1.17549435e-38f;          /* subnormal (or <= 0): rescale by 2^23 first */
+  float xs = sub ? x * 8388608.0f : x;
+  int32_t bits = pg_float_to_bits(xs);
+  int32_t e = ((bits >> 23) & 0xff) - 127 - (sub ? 23 : 0);
+  float m = pg_bits_to_float((bits & 0x7fffff) | 0x3f800000);   /* m in [1, 2) */
+  int big = m > 1.41421356f;
+  m = big ? m * 0.5f : m;                 /* m in [sqrt(1/2), sqrt(2)) */
+  e += big;
+  float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
+  /* ln m = 2 atanh t = 2 (t + t^3/3 + ...), |t| < 0.172 */
+  float p = fmaf(t2, 1.0f / 11.0f, 1.0f / 9.0f);
+  p = fmaf(p, t2, 1.0f / 7.0f);
+  p = fmaf(p, t2, 1.0f / 5.0f);
+  p = fmaf(p, t2, 1.0f / 3.0f);
+  p = fmaf(p, t2, 1.0f);
+  float r = fmaf(2.0f * t * p, 1.44269504088896341f, (float)e);
+  r = x == 0.0f ? -INFINITY : r;
+  r = x < 0.0f ? NAN : r;
+  r = x == INFINITY ? INFINITY : r;
+  return x != x ? x : r;
+}

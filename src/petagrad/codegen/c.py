@@ -95,32 +95,50 @@ class CRenderer(CStyleRenderer):
             step *= shape[d]
         return " + ".join(reversed(terms)) if terms else "0"
 
-    def reduce_loop(self, reduce, inner, names, coords, shape, red_axes, pad, acc) -> list[str]:
-        """Nested reduce loops accumulating into `acc`; the innermost is `omp simd`."""
-        lines = []
+    def reduce_loop(self, reduce, inner, names, coords, shape, red_axes, pad, acc,
+                    first_range=None) -> list[str]:
+        """Nested reduce loops accumulating into `acc`; the innermost is `omp simd`.
+
+        A float max keeps a separate NaN flag so the loop stays a plain vectorizable max
+        (NumPy's max propagates NaN, which a compare-select chain would not vectorize).
+        """
+        float_max = reduce.op is Op.RMAX and reduce.dtype.is_float
+        lines = [f"{pad}int {acc}_nan = 0;"] if float_max else []
+        if reduce.dtype.is_bool:
+            clause = ""
+        elif reduce.op is Op.RMAX:
+            clause = f"reduction(max:{acc})" + (f" reduction(|:{acc}_nan)" if float_max else "")
+        else:
+            clause = f"reduction({'+' if reduce.op is Op.SUM else '*'}:{acc})"
         depth = len(pad) // 2
         for k, d in enumerate(red_axes):
             p = "  " * depth
-            if k == len(red_axes) - 1 and reduce.op is not Op.RMAX and not reduce.dtype.is_bool:
-                symbol = "+" if reduce.op is Op.SUM else "*"
-                lines.append(f"{p}#pragma omp simd reduction({symbol}:{acc})")
-            lines.append(f"{p}for (int64_t {coords[d]} = 0; {coords[d]} < {shape[d]}; "
+            if k == len(red_axes) - 1 and clause:
+                lines.append(f"{p}#pragma omp simd {clause}")
+            lo, hi = first_range if (k == 0 and first_range) else ("0", str(shape[d]))
+            lines.append(f"{p}for (int64_t {coords[d]} = {lo}; {coords[d]} < {hi}; "
                          f"{coords[d]}++) {{")
             depth += 1
         p = "  " * depth
         inner_names = dict(names)
         lines += self.statements(reduce.srcs[0], inner, inner_names, coords, p)
         value = inner_names[id(reduce.srcs[0])]
-        lines.append(f"{p}{acc} = {self.reduce_combine(reduce, acc, value)};")
+        if float_max:
+            lines.append(f"{p}{acc} = {value} > {acc} ? {value} : {acc};")
+            lines.append(f"{p}{acc}_nan |= {value} != {value};")
+        else:
+            lines.append(f"{p}{acc} = {self.reduce_combine(reduce, acc, value)};")
         for _ in red_axes:
             depth -= 1
             lines.append("  " * depth + "}")
+        if float_max:
+            lines.append(f"{pad}if ({acc}_nan) {acc} = {self.nan};")
         return lines
 
     def split_reduce_loop(self, reduce, inner, names, coords, shape, red_axes, acc_type,
                           pad) -> list[str]:
         """Split the outermost reduce loop over threads, one partial per thread."""
-        first, rest = red_axes[0], red_axes[1:]
+        first = red_axes[0]
         init = self.reduce_init(reduce)
         lines = [
             f"{pad}{acc_type} partial[{MAX_THREADS}];",
@@ -135,19 +153,8 @@ class CRenderer(CStyleRenderer):
             f": {shape[first]};",
             f"{pad}  {acc_type} part = {init};",
         ]
-        sub_shape = list(shape)
-        loop_pad = pad + "  "
-        lines.append(f"{loop_pad}for (int64_t {coords[first]} = lo; {coords[first]} < hi; "
-                     f"{coords[first]}++) {{")
-        if rest:
-            lines += self.reduce_loop(reduce, inner, names, coords, sub_shape, rest,
-                                      loop_pad + "  ", "part")
-        else:
-            inner_names = dict(names)
-            lines += self.statements(reduce.srcs[0], inner, inner_names, coords, loop_pad + "  ")
-            value = inner_names[id(reduce.srcs[0])]
-            lines.append(f"{loop_pad}  part = {self.reduce_combine(reduce, 'part', value)};")
-        lines.append(f"{loop_pad}}}")
+        lines += self.reduce_loop(reduce, inner, names, coords, shape, red_axes, pad + "  ",
+                                  "part", first_range=("lo", "hi"))
         lines += [f"{pad}  partial[tid] = part;", f"{pad}}}",
                   f"{pad}{acc_type} acc = {init};",
                   f"{pad}for (int t = 0; t < team; t++) acc = "

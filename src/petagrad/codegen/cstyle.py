@@ -20,10 +20,13 @@ from petagrad.ir.view import View
 Fmt = Callable[[list[str], DType, DType], str]  # (operands, result dtype, operand dtype)
 
 
-def _float_fn(name: str) -> Fmt:
-    """A math.h function; the float32 (and float16, computed in float32) form has an f."""
+def _float_fn(name: str, float32_name: str | None = None) -> Fmt:
+    """A math.h function; the float32 (and float16, computed in float32) form has an f,
+    or is `float32_name` when the runtime header has a vectorizable version."""
     def render(x: list[str], out: DType, _: DType) -> str:
-        return f"{name}({x[0]})" if out is dtypes.float64 else f"{name}f({x[0]})"
+        if out is dtypes.float64:
+            return f"{name}({x[0]})"
+        return f"{float32_name or name + 'f'}({x[0]})"
     return render
 
 
@@ -37,10 +40,13 @@ def _int_guarded(symbol: str) -> Fmt:
     """Integer / and %: x/0 and x%0 are 0; MIN/-1 wraps (it would trap on x86)."""
     def render(x: list[str], out: DType, operand: DType) -> str:
         if operand.is_float:
-            return f"({x[0]} / {x[1]})" if symbol == "/" else _float_fn("fmod")(x, out, operand)
+            if symbol == "/":
+                return f"({x[0]} / {x[1]})"
+            fmod = "fmod" if out is dtypes.float64 else "fmodf"
+            return f"{fmod}({x[0]}, {x[1]})"
         a, b = x
         if operand.kind == "i":
-            minus = f"-{a}" if symbol == "/" else "0"
+            minus = _negate([a], operand, operand) if symbol == "/" else "0"
             return f"({b} == 0 ? 0 : ({b} == -1 ? {minus} : {a} {symbol} {b}))"
         return f"({b} == 0 ? 0 : {a} {symbol} {b})"
     return render
@@ -55,8 +61,31 @@ def _shift(symbol: str) -> Fmt:
             overflow = f"({a} < 0 ? -1 : 0)"
         else:
             overflow = "0"
-        return f"((uint64_t)({b}) >= {bits} ? {overflow} : ({a} {symbol} {b}))"
+        if symbol == "<<" and operand.kind == "i":  # shifting a negative left is undefined in C
+            shifted = f"({operand.c_name})((uint{bits}_t){a} << {b})"
+        else:
+            shifted = f"({a} {symbol} {b})"
+        return f"((uint64_t)({b}) >= {bits} ? {overflow} : {shifted})"
     return render
+
+
+def _wrapping(symbol: str) -> Fmt:
+    """+ and * that wrap like NumPy: int32/int64 go through unsigned arithmetic, where C
+    defines overflow (narrower ints are promoted to int and cannot overflow)."""
+    def render(x: list[str], out: DType, _: DType) -> str:
+        if out.kind == "i" and out.itemsize >= 4:
+            unsigned = f"uint{out.itemsize * 8}_t"
+            return f"(({out.c_name})(({unsigned}){x[0]} {symbol} ({unsigned}){x[1]}))"
+        return f"({x[0]} {symbol} {x[1]})"
+    return render
+
+
+def _negate(x: list[str], out: DType, _: DType) -> str:
+    if out.is_bool:
+        return f"(!{x[0]})"
+    if out.kind == "i" and out.itemsize >= 4:
+        return f"(({out.c_name})(-(uint{out.itemsize * 8}_t){x[0]}))"
+    return f"(-{x[0]})"
 
 
 def _pow(x: list[str], out: DType, operand: DType) -> str:
@@ -75,15 +104,15 @@ class CStyleRenderer:
     nan = "NAN"
 
     ops: dict[Op, Fmt] = {
-        Op.EXP2: _float_fn("exp2"),
-        Op.LOG2: _float_fn("log2"),
+        Op.EXP2: _float_fn("exp2", "pg_exp2f"),
+        Op.LOG2: _float_fn("log2", "pg_log2f"),
         Op.SIN: _float_fn("sin"),
         Op.SQRT: _float_fn("sqrt"),
         Op.TRUNC: _float_fn("trunc"),
         Op.RECIPROCAL: lambda x, out, _: f"(({'double' if out is dtypes.float64 else 'float'})1 / {x[0]})",
-        Op.NEG: lambda x, out, _: f"(-{x[0]})" if not out.is_bool else f"(!{x[0]})",
-        Op.ADD: lambda x, out, _: f"({x[0]} + {x[1]})",
-        Op.MUL: lambda x, out, _: f"({x[0]} * {x[1]})",
+        Op.NEG: _negate,
+        Op.ADD: _wrapping("+"),
+        Op.MUL: _wrapping("*"),
         Op.DIV: _int_guarded("/"),
         Op.MOD: _int_guarded("%"),
         Op.MAX: _max,

@@ -47,11 +47,15 @@ from petagrad.errors import CompileError
 #   -fopenmp             `#pragma omp` parallel loops for large kernels. Probed: dropped if the
 #                        compiler (or its runtime, e.g. Apple clang) does not support it; then the
 #                        pragmas are ignored and kernels run single-threaded (see has_openmp()).
-#   -fwrapv              signed integer overflow in generated index math and int ops wraps like
-#                        NumPy instead of being undefined behaviour the optimiser may exploit.
+#   (no -fwrapv: it makes gcc give up on vectorizing loops whose index math it can no
+#   longer prove affine; the renderer instead does signed int32/int64 +, * and - in
+#   unsigned arithmetic, which wraps like NumPy by definition)
 #   -fno-math-errno      math calls (sqrtf, expf, ...) need not set errno, which lets gcc inline
 #                        and vectorise them; NumPy never reads errno anyway.
 #   -fno-trapping-math   assume FP ops do not trap, so if-converted/vectorised code is allowed.
+#   -ffp-contract=off    no silent fusing of a*b+c into one FMA: NumPy rounds after each op,
+#                        and a fused chain must give NumPy's bits (hand-written kernels that
+#                        want FMA, like the GEMM, ask for it explicitly).
 # Deliberately NOT -ffast-math: it assumes no NaN/inf and reassociates sums, but NaN/inf
 # propagation and comparisons must behave exactly like NumPy.
 DEFAULT_FLAGS: tuple[str, ...] = (
@@ -60,9 +64,9 @@ DEFAULT_FLAGS: tuple[str, ...] = (
     "-fPIC",
     "-shared",
     "-fopenmp",
-    "-fwrapv",
     "-fno-math-errno",
     "-fno-trapping-math",
+    "-ffp-contract=off",
 )
 
 # Flags some compilers reject; probed once per compiler identity and dropped if rejected.

@@ -43,25 +43,60 @@ def runtime_header() -> str:
     raise FileNotFoundError("petagrad's C runtime header csrc/petagrad.h is missing")
 
 
+class HostPool:
+    """Freed host buffers kept for reuse, by size: a fresh large buffer costs a page fault
+    per 4 KiB on first touch, which dominates memory-bound kernels. Bounded in bytes."""
+
+    def __init__(self, limit_bytes: int = 1 << 30):
+        self.limit = limit_bytes
+        self.held = 0
+        self.free: dict[int, list[np.ndarray]] = {}
+
+    def take(self, nbytes: int) -> np.ndarray | None:
+        bucket = self.free.get(nbytes)
+        if bucket:
+            self.held -= nbytes
+            return bucket.pop()
+        return None
+
+    def give(self, array: np.ndarray) -> None:
+        nbytes = array.nbytes
+        if nbytes < 4096 or self.held + nbytes > self.limit:
+            return
+        self.free.setdefault(nbytes, []).append(array)
+        self.held += nbytes
+
+
+POOL = HostPool()
+
+
+def _fresh_memory(nbytes: int) -> np.ndarray:
+    if nbytes >= HUGE_PAGE_BYTES:
+        # page-aligned anonymous memory; ask for transparent huge pages so first touch
+        # of a big fresh output faults 2 MiB at a time instead of 4 KiB
+        region = mmap.mmap(-1, nbytes)
+        if hasattr(mmap, "MADV_HUGEPAGE"):
+            region.madvise(mmap.MADV_HUGEPAGE)
+        return np.frombuffer(region, np.uint8, nbytes)
+    raw = np.empty(max(nbytes, 1) + ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start:start + nbytes]
+
+
 class HostBuffer:
-    """Aligned host memory; `array` is a uint8 view, `pointer` the address for C."""
+    """Aligned host memory; `array` is a uint8 view, `pointer` the address for C.
+    When the last reference goes, the memory returns to POOL for the next allocation."""
 
     __slots__ = ("array", "pointer", "nbytes")
 
     def __init__(self, nbytes: int):
         self.nbytes = nbytes
-        if nbytes >= HUGE_PAGE_BYTES:
-            # page-aligned anonymous memory; ask for transparent huge pages so first touch
-            # of a big fresh output faults 2 MiB at a time instead of 4 KiB
-            region = mmap.mmap(-1, nbytes)
-            if hasattr(mmap, "MADV_HUGEPAGE"):
-                region.madvise(mmap.MADV_HUGEPAGE)
-            self.array = np.frombuffer(region, np.uint8, nbytes)
-        else:
-            raw = np.empty(max(nbytes, 1) + ALIGNMENT, np.uint8)
-            start = -raw.ctypes.data % ALIGNMENT
-            self.array = raw[start:start + nbytes]
+        array = POOL.take(nbytes)
+        self.array = array if array is not None else _fresh_memory(nbytes)
         self.pointer = _ffi.cast("void *", self.array.ctypes.data)
+
+    def __del__(self) -> None:
+        POOL.give(self.array)
 
     def typed(self, dtype: DType, count: int) -> np.ndarray:
         return np.frombuffer(self.array, dtype.np, count)
