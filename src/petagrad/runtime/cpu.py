@@ -31,6 +31,7 @@ from petagrad.runtime.device import kernel_dtypes
 
 _ffi = cffi.FFI()
 ALIGNMENT = 64
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 HUGE_PAGE_BYTES = 1 << 21
 
 
@@ -125,7 +126,7 @@ class Device(BaseDevice):
 
     @property
     def threads(self) -> int:
-        return config.get("num_threads") or os.cpu_count() or 1
+        return config.get("num_threads") or CORES
 
     def allocate(self, nbytes: int) -> HostBuffer:
         return HostBuffer(nbytes)
