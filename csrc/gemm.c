@@ -3,31 +3,38 @@
  * Blocking scheme (GotoBLAS/BLIS style).  One thread computing one (sub)matrix runs
  *
  *   for jc in N step NC
- *     for pc in K step KC
- *       pack B[pc:+KC, jc:+NC]  -> Bp: NR-wide column panels, each row of a panel contiguous
+ *     for pc in K step KC                     (first k block writes C, later ones add to it)
  *       for ic in M step MC
- *         pack A[ic:+MC, pc:+KC] -> Ap: MR-tall row panels, each column of a panel contiguous
- *         for jr in NC step NR            one B micro-panel (KC x NR) stays hot in L1
- *           for ir in MC step MR          A micro-panels (MR x KC) stream from L2
- *             C[ir:+MR, jr:+NR] (=|+=) Ap_panel @ Bp_panel      <- register-blocked microkernel
+ *         for jr in NC step NR                [ic == first: pack B micro-panel jr]
+ *           for ir in MC step MR              [jr == first: pack A micro-panel ir]
+ *             C[ir:+MR, jr:+NR] (=|+=) Ap[ir] @ Bp[jr]       <- register-blocked microkernel
  *
- * Why: the microkernel keeps an MR x NR tile of C in vector registers (MR*NV accumulators)
- * and per k only loads NV vectors of B and MR broadcasts of A, so it is FMA-bound rather
- * than load-bound.  KC is chosen so a B micro-panel fits in L1 next to streaming A, MC so the
- * packed A block (MC x KC) fits in L2, NC so the packed B block is a fraction of L3.
- * Packing copies every operand into contiguous, aligned, zero-padded buffers, which is
- * also where arbitrary strides (transposed, broadcast, negative) are absorbed: the
- * microkernel only ever sees unit-stride packed panels.  C is written with its own strides
- * (vector stores when its rows are contiguous and the tile is full).
+ * The microkernel keeps an MR x NR tile of C in vector registers (MR x NV accumulators,
+ * NR = NV vectors) and per k loads only NV vectors of B and MR broadcasts of A, so it is
+ * bound by FMA throughput rather than by loads.  Packing copies A into MR-row panels (the MR
+ * values of one k contiguous) and B into NR-column panels (the NR values of one k
+ * contiguous), in aligned per-thread buffers; this is also where every stride (transposed,
+ * broadcast, negative) is absorbed, so the microkernel only sees unit-stride panels.
+ * Panels are packed lazily, right before their first use, so a freshly packed panel is
+ * still in L1/L2 when the kernel reads it (this matters when M is small).
+ *
+ * Block sizes (tuned on Zen 4: 32 KB L1d, 1 MB L2 per core): a deep KC (1024) amortises
+ * the C-tile load/store over many FMAs; an A micro-panel (MR x KC) and a B micro-panel
+ * (KC x NR) then live in L2, which on current x86 cores feeds the kernel fast enough.
+ * MC keeps the packed A block (MC x KC) at ~256 KB of L2; NC keeps the packed B block
+ * (KC x NC) at a few MB of L3.  All sizes are in bytes, so float64 shares them.
+ *
+ * Special cases: M == 1 or N == 1 (matrix-vector) use a dedicated unpacked loop, since
+ * they are memory-bound; products of under PG_TINY_FMA multiply-adds use a plain loop.
  *
  * Threads: the (batch x M x N) work is cut into independent tasks (whole matrices when the
  * batch is large, otherwise strips of M and/or N), each run by one thread with its own
  * thread-local pack buffers; there is no synchronisation inside a task.
  *
  * Code organisation: the driver (blocking loops, threading) is type-agnostic and works on
- * bytes; the type-specific parts (microkernel, packing, tiny-matrix loop) are generated
- * once per dtype by PG_DEFINE_TYPE below.  Vectors use GCC vector extensions, so the same
- * code compiles on any target; FMA goes through intrinsics where the ISA has them.
+ * bytes; the type-specific parts (microkernel, packing, gemv, tiny loop) are generated once
+ * per dtype by PG_DEFINE_TYPE.  Vectors use GCC vector extensions, so the code compiles on
+ * any target; broadcasts, FMAs and masked edge stores use intrinsics where the ISA has them.
  */
 #if defined(_OPENMP) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* dladdr, RTLD_NODELETE (see pg_pin_library) */
@@ -48,9 +55,8 @@
 #endif
 
 /* ---------------------------------------------------------------- ISA choice -- */
-/* PG_VBYTES: vector width; PG_MR x PG_NV: microkernel tile (rows x vectors).
-   Accumulators MR*NV + NV B vectors + 1 broadcast must fit the register file.
-   PG_BCAST_* / PG_FMA_*: broadcast a scalar / fused multiply-add on whole vectors. */
+/* PG_VBYTES: vector width.  PG_MR x PG_NV: microkernel tile (rows x vectors); the
+   accumulators MR*NV + NV B vectors + 1 broadcast must fit in the vector registers. */
 #if defined(__AVX512F__)
 #define PG_VBYTES 64 /* 32 zmm registers: 14x2 accumulators + 2 B + 1 broadcast */
 #ifndef PG_MR
@@ -59,235 +65,105 @@
 #ifndef PG_NV
 #define PG_NV 2
 #endif
-#define PG_BCAST_F32(x) _mm512_set1_ps(x)
-#define PG_BCAST_F64(x) _mm512_set1_pd(x)
-#define PG_FMA_F32(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#define PG_FMA_F64(a, b, c) _mm512_fmadd_pd((a), (b), (c))
-
 #elif defined(__AVX__)
 #define PG_VBYTES 32 /* 16 ymm registers: 6x2 accumulators + 2 B + 1 broadcast */
 #define PG_MR 6
 #define PG_NV 2
-#define PG_BCAST_F32(x) _mm256_set1_ps(x)
-#define PG_BCAST_F64(x) _mm256_set1_pd(x)
-#ifdef __FMA__
-#define PG_FMA_F32(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define PG_FMA_F64(a, b, c) _mm256_fmadd_pd((a), (b), (c))
-#endif
-
 #else
-#define PG_VBYTES 16 /* SSE2 / NEON / scalar-emulated vectors: plain GCC vector code */
+#define PG_VBYTES 16 /* SSE2 / NEON / anything else: plain GCC vector code */
 #define PG_MR 4
 #define PG_NV 2
-#define PG_BCAST_F32(x) pg_bcast_f32(x)
-#define PG_BCAST_F64(x) pg_bcast_f64(x)
 #endif
 
-#ifndef PG_FMA_F32 /* gcc contracts these into FMAs where the target has them */
-#define PG_FMA_F32(a, b, c) ((a) * (b) + (c))
-#define PG_FMA_F64(a, b, c) ((a) * (b) + (c))
-#endif
-
-/* Cache blocking, expressed in bytes so float32 and float64 share it.
-   KC: depth of a k block; one B micro-panel is KC*NR*esz = KC*NV*VBYTES bytes.
-   MC: rows of A per packed block (MC*KC*esz ~ half of L2).  NC: columns of B per block. */
+/* ----------------------------------------------------------------- tunables -- */
 #ifndef PG_KC
-#define PG_KC 1024
+#define PG_KC 1024 /* depth of a k block */
 #endif
 #ifndef PG_A_BYTES
-#define PG_A_BYTES (256 * 1024)
+#define PG_A_BYTES (256 * 1024) /* packed A block, MC x KC */
 #endif
 #ifndef PG_B_BYTES
-#define PG_B_BYTES (4 * 1024 * 1024)
+#define PG_B_BYTES (4 * 1024 * 1024) /* packed B block, KC x NC */
 #endif
-/* Below this many multiply-adds per thread, extra threads cost more than they save. */
-#ifndef PG_MIN_FMA_PER_THREAD
+#ifndef PG_MIN_FMA_PER_THREAD /* less work than this per thread: use fewer threads */
 #define PG_MIN_FMA_PER_THREAD (64 * 64 * 64)
 #endif
-/* Products with fewer multiply-adds than this skip packing entirely. */
-#ifndef PG_TINY_FMA
+#ifndef PG_TINY_FMA /* products this small skip packing entirely */
 #define PG_TINY_FMA (8 * 8 * 8)
 #endif
 
 #define PG_ALIGN 64
 #define PG_INLINE static inline __attribute__((always_inline))
 
-/* Aligned vector (packed buffers) and unaligned, aliasing-safe vector (views of C). */
-typedef float pg_vf32 __attribute__((vector_size(PG_VBYTES)));
-typedef double pg_vf64 __attribute__((vector_size(PG_VBYTES)));
-typedef float pg_uf32 __attribute__((vector_size(PG_VBYTES), aligned(4), may_alias));
-typedef double pg_uf64 __attribute__((vector_size(PG_VBYTES), aligned(8), may_alias));
-
-#if !defined(__AVX__) /* element-wise fill, which gcc turns into a broadcast */
-static inline pg_vf32 pg_bcast_f32(float x)
-{
-    pg_vf32 v;
-    for (int l = 0; l < (int)(PG_VBYTES / sizeof(float)); l++) v[l] = x;
-    return v;
-}
-static inline pg_vf64 pg_bcast_f64(double x)
-{
-    pg_vf64 v;
-    for (int l = 0; l < (int)(PG_VBYTES / sizeof(double)); l++) v[l] = x;
-    return v;
-}
-#endif
-
 static inline int64_t pg_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t pg_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/* ------------------------------------------------------- type-specific parts -- */
-/* PG_DEFINE_TYPE(T, P, V, U, FMA) defines, for element type T with aligned vector V and
-   unaligned vector U:
-     P##_kernel : rows x cols tile of C (rows <= MR, cols <= NR) from packed panels
-     P##_pack_a : MR-row panels of an mc x kc block of A (column k of a panel contiguous)
-     P##_pack_b : NR-column panels of a kc x nc block of B (row k of a panel contiguous)
-     P##_tiny   : plain triple loop for very small products (no packing)              */
-#define PG_DEFINE_TYPE(T, P, V, U, FMA, BCAST)                                                       \
-    enum { P##_VL = PG_VBYTES / sizeof(T), P##_NR = PG_NV * (PG_VBYTES / sizeof(T)) };        \
-                                                                                               \
-    /* rows is a compile-time constant at every call site, so the loops over rows and     */   \
-    /* vectors unroll completely and acc[][] lives in registers.                          */   \
-    PG_INLINE void P##_kbody(const int rows, int64_t kc, const T *restrict a,                  \
-                             const T *restrict b, T *restrict c, int64_t rsc, int64_t csc,     \
-                             int cols, int beta)                                               \
-    {                                                                                          \
-        V acc[PG_MR][PG_NV];                                                                   \
-        /* C is only touched after the k loop: start pulling its lines in now */              \
-        for (int i = 0; i < rows; i++) {                                                       \
-            __builtin_prefetch(c + i * rsc, 1, 3);                                             \
-            __builtin_prefetch(c + i * rsc + (cols - 1) * csc, 1, 3);                         \
-        }                                                                                      \
-        for (int i = 0; i < rows; i++)                                                         \
-            for (int v = 0; v < PG_NV; v++) acc[i][v] = (V){0};                                \
-        for (int64_t k = 0; k < kc; k++) {                                                     \
-            V bv[PG_NV];                                                                       \
-            for (int v = 0; v < PG_NV; v++) bv[v] = *(const V *)(b + v * P##_VL);              \
-            for (int i = 0; i < rows; i++) {                                                   \
-                V av = BCAST(a[i]);                                                            \
-                for (int v = 0; v < PG_NV; v++) acc[i][v] = FMA(av, bv[v], acc[i][v]);         \
-            }                                                                                  \
-            a += PG_MR;                                                                        \
-            b += P##_NR;                                                                       \
-        }                                                                                      \
-        if (cols == P##_NR && csc == 1) { /* full tile, contiguous C rows: vector stores */    \
-            for (int i = 0; i < rows; i++)                                                     \
-                for (int v = 0; v < PG_NV; v++) {                                              \
-                    U *p = (U *)(c + i * rsc + v * P##_VL);                                    \
-                    V r = acc[i][v];                                                           \
-                    if (beta) r += *p;                                                         \
-                    *p = r;                                                                    \
-                }                                                                              \
-        } else { /* partial tile or strided C: go through a scratch tile */                    \
-            V tmp[PG_MR][PG_NV];                                                               \
-            for (int i = 0; i < rows; i++)                                                     \
-                for (int v = 0; v < PG_NV; v++) tmp[i][v] = acc[i][v];                         \
-            for (int i = 0; i < rows; i++) {                                                   \
-                const T *t = (const T *)tmp[i];                                                \
-                T *ci = c + i * rsc;                                                           \
-                for (int j = 0; j < cols; j++)                                                 \
-                    ci[j * csc] = beta ? ci[j * csc] + t[j] : t[j];                            \
-            }                                                                                  \
-        }                                                                                      \
-    }                                                                                          \
-                                                                                               \
-    static void P##_kernel(int rows, int cols, int64_t kc, const void *a, const void *b,       \
-                           void *c, int64_t rsc, int64_t csc, int beta)                        \
-    {                                                                                          \
-        const T *pa = (const T *)a, *pb = (const T *)b;                                        \
-        T *pc = (T *)c;                                                                        \
-        switch (rows) { /* one fully unrolled copy per row count (edge panels) */              \
-            PG_KCASE(P, 1) PG_KCASE(P, 2) PG_KCASE(P, 3) PG_KCASE(P, 4) PG_KCASE(P, 5)         \
-            PG_KCASE(P, 6) PG_KCASE(P, 7) PG_KCASE(P, 8) PG_KCASE(P, 9) PG_KCASE(P, 10)        \
-            PG_KCASE(P, 11) PG_KCASE(P, 12) PG_KCASE(P, 13) PG_KCASE(P, 14)                    \
-            PG_KCASE(P, 15) PG_KCASE(P, 16)                                                    \
-        default: break;                                                                        \
-        }                                                                                      \
-    }                                                                                          \
-                                                                                               \
-    static void P##_pack_a(void *dst, const void *src, int64_t sam, int64_t sak, int64_t mc,   \
-                           int64_t kc)                                                         \
-    {                                                                                          \
-        T *restrict d = (T *)dst;                                                              \
-        for (int64_t i0 = 0; i0 < mc; i0 += PG_MR) {                                           \
-            const T *s = (const T *)src + i0 * sam;                                            \
-            int64_t rows = pg_min(PG_MR, mc - i0);                                             \
-            if (rows == PG_MR) {                                                               \
-                for (int64_t k = 0; k < kc; k++)                                               \
-                    for (int i = 0; i < PG_MR; i++) d[k * PG_MR + i] = s[i * sam + k * sak];   \
-            } else { /* edge panel: zero the rows the kernel will not use */                   \
-                for (int64_t k = 0; k < kc; k++)                                               \
-                    for (int i = 0; i < PG_MR; i++)                                            \
-                        d[k * PG_MR + i] = i < rows ? s[i * sam + k * sak] : (T)0;             \
-            }                                                                                  \
-            d += PG_MR * kc;                                                                   \
-        }                                                                                      \
-    }                                                                                          \
-                                                                                               \
-    static void P##_pack_b(void *dst, const void *src, int64_t sbk, int64_t sbn, int64_t kc,   \
-                           int64_t nc)                                                         \
-    {                                                                                          \
-        T *restrict d = (T *)dst;                                                              \
-        for (int64_t j0 = 0; j0 < nc; j0 += P##_NR) {                                          \
-            const T *s = (const T *)src + j0 * sbn;                                            \
-            int64_t cols = pg_min(P##_NR, nc - j0);                                            \
-            if (cols == P##_NR && sbn == 1) { /* row-major B: copy rows of NR */               \
-                for (int64_t k = 0; k < kc; k++)                                               \
-                    for (int v = 0; v < PG_NV; v++)                                            \
-                        *(V *)(d + k * P##_NR + v * P##_VL) =                                  \
-                            *(const U *)(s + k * sbk + v * P##_VL);                            \
-            } else if (cols == P##_NR) {                                                       \
-                for (int64_t k = 0; k < kc; k++)                                               \
-                    for (int j = 0; j < P##_NR; j++) d[k * P##_NR + j] = s[j * sbn + k * sbk]; \
-            } else { /* edge panel: zero-pad the missing columns */                            \
-                for (int64_t k = 0; k < kc; k++)                                               \
-                    for (int j = 0; j < P##_NR; j++)                                           \
-                        d[k * P##_NR + j] = j < cols ? s[j * sbn + k * sbk] : (T)0;            \
-            }                                                                                  \
-            d += P##_NR * kc;                                                                  \
-        }                                                                                      \
-    }                                                                                          \
-                                                                                               \
-    static void P##_tiny(int64_t M, int64_t N, int64_t K, const void *A, int64_t sam,          \
-                         int64_t sak, const void *B, int64_t sbk, int64_t sbn, void *C,        \
-                         int64_t scm, int64_t scn)                                             \
-    {                                                                                          \
-        const T *a = (const T *)A, *b = (const T *)B;                                          \
-        T *c = (T *)C;                                                                         \
-        for (int64_t i = 0; i < M; i++)                                                        \
-            for (int64_t j = 0; j < N; j++) {                                                  \
-                T s = 0;                                                                       \
-                for (int64_t k = 0; k < K; k++) s += a[i * sam + k * sak] * b[k * sbk + j * sbn]; \
-                c[i * scm + j * scn] = s;                                                      \
-            }                                                                                  \
+/* --------------------------------------------------- vector types and primitives -- */
+/* P##_v: aligned vector (packed buffers); P##_u: unaligned, aliasing-safe (user memory).
+   P##_bcast: scalar -> all lanes.  P##_fma: a*b + c.
+   P##_store_part: C[0:n] (+)= x[0:n] for the n < VL trailing columns of a tile row. */
+typedef float pg_f32_v __attribute__((vector_size(PG_VBYTES)));
+typedef double pg_f64_v __attribute__((vector_size(PG_VBYTES)));
+typedef float pg_f32_u __attribute__((vector_size(PG_VBYTES), aligned(4), may_alias));
+typedef double pg_f64_u __attribute__((vector_size(PG_VBYTES), aligned(8), may_alias));
+
+#define PG_GENERIC_BCAST(T, P)                                                              \
+    PG_INLINE P##_v P##_bcast(T x)                                                          \
+    {                                                                                       \
+        P##_v r; /* element-wise fill; gcc turns it into a broadcast */                     \
+        for (int l = 0; l < (int)(PG_VBYTES / sizeof(T)); l++) r[l] = x;                   \
+        return r;                                                                           \
+    }
+#define PG_GENERIC_FMA(T, P) /* contracted to an FMA instruction where the target has one */ \
+    PG_INLINE P##_v P##_fma(P##_v a, P##_v b, P##_v c) { return a * b + c; }
+#define PG_GENERIC_STORE_PART(T, P)                                                         \
+    PG_INLINE void P##_store_part(T *p, P##_v x, int n, int beta)                           \
+    {                                                                                       \
+        T t[PG_VBYTES / sizeof(T)];                                                         \
+        memcpy(t, &x, sizeof x);                                                            \
+        for (int j = 0; j < n; j++) p[j] = beta ? p[j] + t[j] : t[j];                       \
     }
 
-/* Row counts above MR are clamped so the dead cases still compile cleanly. */
-#define PG_KCASE(P, n)                                                                         \
-    case n:                                                                                    \
-        P##_kbody((n) <= PG_MR ? (n) : PG_MR, kc, pa, pb, pc, rsc, csc, cols, beta);           \
-        break;
+#if defined(__AVX512F__)
+PG_INLINE pg_f32_v pg_f32_bcast(float x) { return _mm512_set1_ps(x); }
+PG_INLINE pg_f64_v pg_f64_bcast(double x) { return _mm512_set1_pd(x); }
+PG_INLINE pg_f32_v pg_f32_fma(pg_f32_v a, pg_f32_v b, pg_f32_v c) { return _mm512_fmadd_ps(a, b, c); }
+PG_INLINE pg_f64_v pg_f64_fma(pg_f64_v a, pg_f64_v b, pg_f64_v c) { return _mm512_fmadd_pd(a, b, c); }
+PG_INLINE void pg_f32_store_part(float *p, pg_f32_v x, int n, int beta)
+{
+    __mmask16 m = (__mmask16)((1u << n) - 1);
+    if (beta) x += _mm512_maskz_loadu_ps(m, p);
+    _mm512_mask_storeu_ps(p, m, x);
+}
+PG_INLINE void pg_f64_store_part(double *p, pg_f64_v x, int n, int beta)
+{
+    __mmask8 m = (__mmask8)((1u << n) - 1);
+    if (beta) x += _mm512_maskz_loadu_pd(m, p);
+    _mm512_mask_storeu_pd(p, m, x);
+}
+#elif defined(__AVX__)
+PG_INLINE pg_f32_v pg_f32_bcast(float x) { return _mm256_set1_ps(x); }
+PG_INLINE pg_f64_v pg_f64_bcast(double x) { return _mm256_set1_pd(x); }
+#ifdef __FMA__
+PG_INLINE pg_f32_v pg_f32_fma(pg_f32_v a, pg_f32_v b, pg_f32_v c) { return _mm256_fmadd_ps(a, b, c); }
+PG_INLINE pg_f64_v pg_f64_fma(pg_f64_v a, pg_f64_v b, pg_f64_v c) { return _mm256_fmadd_pd(a, b, c); }
+#else
+PG_GENERIC_FMA(float, pg_f32)
+PG_GENERIC_FMA(double, pg_f64)
+#endif
+PG_GENERIC_STORE_PART(float, pg_f32)
+PG_GENERIC_STORE_PART(double, pg_f64)
+#else
+PG_GENERIC_BCAST(float, pg_f32)
+PG_GENERIC_BCAST(double, pg_f64)
+PG_GENERIC_FMA(float, pg_f32)
+PG_GENERIC_FMA(double, pg_f64)
+PG_GENERIC_STORE_PART(float, pg_f32)
+PG_GENERIC_STORE_PART(double, pg_f64)
+#endif
 
-PG_DEFINE_TYPE(float, pg_f32, pg_vf32, pg_uf32, PG_FMA_F32, PG_BCAST_F32)
-PG_DEFINE_TYPE(double, pg_f64, pg_vf64, pg_uf64, PG_FMA_F64, PG_BCAST_F64)
-
-/* --------------------------------------------------------- type-agnostic driver -- */
-typedef struct {
-    int64_t esz, mr, nr;
-    void (*kernel)(int, int, int64_t, const void *, const void *, void *, int64_t, int64_t, int);
-    void (*pack_a)(void *, const void *, int64_t, int64_t, int64_t, int64_t);
-    void (*pack_b)(void *, const void *, int64_t, int64_t, int64_t, int64_t);
-    void (*tiny)(int64_t, int64_t, int64_t, const void *, int64_t, int64_t, const void *, int64_t,
-                 int64_t, void *, int64_t, int64_t);
-} pg_impl;
-
-static const pg_impl pg_impl_f32 = {sizeof(float), PG_MR, pg_f32_NR, pg_f32_kernel,
-                                    pg_f32_pack_a, pg_f32_pack_b, pg_f32_tiny};
-static const pg_impl pg_impl_f64 = {sizeof(double), PG_MR, pg_f64_NR, pg_f64_kernel,
-                                    pg_f64_pack_a, pg_f64_pack_b, pg_f64_tiny};
-
-/* Per-thread packing buffer, grown on demand and kept for the thread's lifetime
-   (OpenMP threads persist, so repeated calls do not pay for malloc + page faults). */
+/* Per-thread scratch buffer, grown on demand and kept for the thread's lifetime
+   (OpenMP threads persist, so repeated calls pay for neither malloc nor page faults). */
 static _Thread_local char *pg_buf;
 static _Thread_local size_t pg_buf_cap;
 
@@ -302,20 +178,246 @@ static char *pg_scratch(size_t bytes)
     return pg_buf;
 }
 
-/* Split n into `parts` nearly equal blocks that are multiples of `unit` (except the last). */
-static void pg_split(int64_t n, int64_t parts, int64_t idx, int64_t unit, int64_t *lo, int64_t *hi)
-{
-    int64_t units = pg_cdiv(n, unit);
-    *lo = pg_min(n, units * idx / parts * unit);
-    *hi = pg_min(n, units * (idx + 1) / parts * unit);
-}
+/* ------------------------------------------------------- type-specific parts -- */
+/* PG_DEFINE_TYPE(T, P) defines, for element type T and the primitives P##_v/_u/_bcast/...:
+     P##_kernel : C tile of rows x cols (rows <= MR, cols <= NR) from one A and one B panel
+     P##_pack   : copy an n x kc strided block into a panel, dst[k*ld + i] = src[i*si + k*sk]
+     P##_gemv   : y = X v (matrix-vector, no packing)
+     P##_tiny   : plain triple loop for very small products                               */
+#define PG_DEFINE_TYPE(T, P)                                                                        \
+    enum { P##_VL = PG_VBYTES / sizeof(T), P##_NR = PG_NV * P##_VL };                               \
+                                                                                                    \
+    /* rows and nv are compile-time constants at every call site, so the loops over them            \
+       unroll completely and acc[][] lives in registers. */                                         \
+    PG_INLINE void P##_kbody(const int rows, const int nv, int64_t kc, const T *restrict a,         \
+                             const T *restrict b, T *restrict c, int64_t rsc, int64_t csc,          \
+                             int cols, int beta)                                                    \
+    {                                                                                               \
+        P##_v acc[PG_MR][PG_NV];                                                                    \
+        for (int i = 0; i < rows; i++) { /* C is only touched after the k loop: fetch it now */     \
+            __builtin_prefetch(c + i * rsc, 1, 3);                                                  \
+            __builtin_prefetch(c + i * rsc + (cols - 1) * csc, 1, 3);                               \
+        }                                                                                           \
+        for (int i = 0; i < rows; i++)                                                              \
+            for (int v = 0; v < nv; v++) acc[i][v] = (P##_v){0};                                    \
+        for (int64_t k = 0; k < kc; k++) {                                                          \
+            P##_v bv[PG_NV];                                                                        \
+            for (int v = 0; v < nv; v++) bv[v] = *(const P##_v *)(b + v * P##_VL);                  \
+            for (int i = 0; i < rows; i++) {                                                        \
+                P##_v av = P##_bcast(a[i]);                                                         \
+                for (int v = 0; v < nv; v++) acc[i][v] = P##_fma(av, bv[v], acc[i][v]);             \
+            }                                                                                       \
+            a += PG_MR;                                                                             \
+            b += P##_NR;                                                                            \
+        }                                                                                           \
+        if (csc == 1) { /* contiguous C rows: vector stores, masked for the last columns */         \
+            for (int i = 0; i < rows; i++)                                                          \
+                for (int v = 0; v < nv; v++) {                                                      \
+                    T *p = c + i * rsc + v * P##_VL;                                                \
+                    if (cols - v * P##_VL >= P##_VL) {                                              \
+                        P##_v r = acc[i][v];                                                        \
+                        if (beta) r += *(P##_u *)p;                                                 \
+                        *(P##_u *)p = r;                                                            \
+                    } else {                                                                        \
+                        P##_store_part(p, acc[i][v], cols - v * P##_VL, beta);                      \
+                    }                                                                               \
+                }                                                                                   \
+        } else { /* strided C: element by element */                                                \
+            for (int i = 0; i < rows; i++)                                                          \
+                for (int v = 0; v < nv; v++)                                                        \
+                    for (int j = v * P##_VL; j < cols && j < (v + 1) * P##_VL; j++) {               \
+                        T *p = c + i * rsc + j * csc;                                               \
+                        T r = acc[i][v][j - v * P##_VL];                                            \
+                        *p = beta ? *p + r : r;                                                     \
+                    }                                                                               \
+        }                                                                                           \
+    }                                                                                               \
+                                                                                                    \
+    static void P##_kernel(int rows, int cols, int64_t kc, const void *a, const void *b,            \
+                           void *c, int64_t rsc, int64_t csc, int beta)                             \
+    {                                                                                               \
+        const T *pa = (const T *)a, *pb = (const T *)b;                                             \
+        T *pc = (T *)c;                                                                             \
+        /* one fully unrolled copy per row count (edge panels) and vector count */                  \
+        if (cols > P##_VL) {                                                                        \
+            switch (rows) { PG_KCASES(P, PG_NV) }                                                   \
+        } else {                                                                                    \
+            switch (rows) { PG_KCASES(P, 1) }                                                       \
+        }                                                                                           \
+    }                                                                                               \
+                                                                                                    \
+    /* dst[k*ld + i] = src[i*si + k*sk] for i < n, k < kc; columns n..ld-1 are zeroed.              \
+       Packs an A panel (ld = MR, si/sk = row/k stride) or a B panel (ld = NR, si/sk =              \
+       column/k stride). */                                                                         \
+    static void P##_pack(void *dst, int64_t ld, const void *src, int64_t si, int64_t sk,            \
+                         int64_t n, int64_t kc)                                                     \
+    {                                                                                               \
+        T *restrict d = (T *)dst;                                                                   \
+        const T *s = (const T *)src;                                                                \
+        if (si == 1 && n == P##_NR && ld == P##_NR) { /* full B panel of a row-major B */           \
+            for (int64_t k = 0; k < kc; k++)                                                        \
+                for (int v = 0; v < PG_NV; v++)                                                     \
+                    *(P##_v *)(d + k * P##_NR + v * P##_VL) = *(const P##_u *)(s + k * sk + v * P##_VL); \
+        } else if (si == 1) { /* rows of the panel are contiguous in memory */                      \
+            for (int64_t k = 0; k < kc; k++) memcpy(d + k * ld, s + k * sk, n * sizeof(T));         \
+        } else if (sk == 1) { /* transpose, in tiles of 16 k so reads and writes stay in L1 */      \
+            for (int64_t k0 = 0; k0 < kc; k0 += 16) {                                               \
+                if (kc - k0 >= 16) {                                                                \
+                    for (int64_t i = 0; i < n; i++)                                                 \
+                        for (int k = 0; k < 16; k++) d[(k0 + k) * ld + i] = s[i * si + k0 + k];     \
+                } else {                                                                            \
+                    for (int64_t i = 0; i < n; i++)                                                 \
+                        for (int64_t k = k0; k < kc; k++) d[k * ld + i] = s[i * si + k];            \
+                }                                                                                   \
+            }                                                                                       \
+        } else {                                                                                    \
+            for (int64_t k = 0; k < kc; k++)                                                        \
+                for (int64_t i = 0; i < n; i++) d[k * ld + i] = s[i * si + k * sk];                 \
+        }                                                                                           \
+        if (n < ld)                                                                                 \
+            for (int64_t k = 0; k < kc; k++) memset(d + k * ld + n, 0, (ld - n) * sizeof(T));       \
+    }                                                                                               \
+                                                                                                    \
+    PG_INLINE T P##_hsum(P##_v x)                                                                   \
+    {                                                                                               \
+        T s = 0;                                                                                    \
+        for (int l = 0; l < P##_VL; l++) s += x[l];                                                 \
+        return s;                                                                                   \
+    }                                                                                               \
+                                                                                                    \
+    /* y[i*sy] = sum_k X[i*sxi + k*sxk] * v[k*sv] for i < n.  Memory-bound, so no packing:          \
+       rows of X contiguous -> dot products, 4 rows at a time sharing the loads of v;               \
+       columns of X contiguous -> column-wise axpy into a contiguous accumulator. */                \
+    static void P##_gemv(int64_t n, int64_t K, const void *X_, int64_t sxi, int64_t sxk,            \
+                         const void *v_, int64_t sv, void *y_, int64_t sy)                          \
+    {                                                                                               \
+        const T *X = (const T *)X_, *v = (const T *)v_;                                             \
+        T *y = (T *)y_;                                                                             \
+        T *buf = (T *)pg_scratch((size_t)(sxk == 1 ? K : n) * sizeof(T));                           \
+        if (sxk == 1 && buf) {                                                                      \
+            if (sv != 1) { /* make v contiguous */                                                  \
+                for (int64_t k = 0; k < K; k++) buf[k] = v[k * sv];                                 \
+                v = buf;                                                                            \
+            }                                                                                       \
+            int64_t i = 0;                                                                          \
+            for (; i + 4 <= n; i += 4) {                                                            \
+                const T *r = X + i * sxi;                                                           \
+                P##_v a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                       \
+                int64_t k = 0;                                                                      \
+                for (; k + P##_VL <= K; k += P##_VL) {                                              \
+                    P##_v w = *(const P##_u *)(v + k);                                              \
+                    a0 = P##_fma(*(const P##_u *)(r + k), w, a0);                                   \
+                    a1 = P##_fma(*(const P##_u *)(r + sxi + k), w, a1);                             \
+                    a2 = P##_fma(*(const P##_u *)(r + 2 * sxi + k), w, a2);                         \
+                    a3 = P##_fma(*(const P##_u *)(r + 3 * sxi + k), w, a3);                         \
+                }                                                                                   \
+                T s0 = P##_hsum(a0), s1 = P##_hsum(a1), s2 = P##_hsum(a2), s3 = P##_hsum(a3);       \
+                for (; k < K; k++) {                                                                \
+                    s0 += r[k] * v[k];                                                              \
+                    s1 += r[sxi + k] * v[k];                                                        \
+                    s2 += r[2 * sxi + k] * v[k];                                                    \
+                    s3 += r[3 * sxi + k] * v[k];                                                    \
+                }                                                                                   \
+                y[i * sy] = s0, y[(i + 1) * sy] = s1, y[(i + 2) * sy] = s2, y[(i + 3) * sy] = s3;   \
+            }                                                                                       \
+            for (; i < n; i++) {                                                                    \
+                const T *r = X + i * sxi;                                                           \
+                P##_v a0 = {0};                                                                     \
+                int64_t k = 0;                                                                      \
+                for (; k + P##_VL <= K; k += P##_VL)                                                \
+                    a0 = P##_fma(*(const P##_u *)(r + k), *(const P##_u *)(v + k), a0);             \
+                T s0 = P##_hsum(a0);                                                                \
+                for (; k < K; k++) s0 += r[k] * v[k];                                               \
+                y[i * sy] = s0;                                                                     \
+            }                                                                                       \
+        } else if (sxi == 1 && buf) {                                                               \
+            T *acc = sy == 1 ? y : buf;                                                             \
+            memset(acc, 0, n * sizeof(T));                                                          \
+            int64_t k = 0;                                                                          \
+            for (; k + 4 <= K; k += 4) { /* four columns per pass over acc */                       \
+                const T *c0 = X + k * sxk, *c1 = c0 + sxk, *c2 = c1 + sxk, *c3 = c2 + sxk;          \
+                T w0 = v[k * sv], w1 = v[(k + 1) * sv], w2 = v[(k + 2) * sv];                       \
+                T w3 = v[(k + 3) * sv];                                                             \
+                P##_v b0 = P##_bcast(w0), b1 = P##_bcast(w1), b2 = P##_bcast(w2);                   \
+                P##_v b3 = P##_bcast(w3);                                                           \
+                int64_t i = 0;                                                                      \
+                for (; i + P##_VL <= n; i += P##_VL) {                                              \
+                    P##_v s = *(P##_u *)(acc + i);                                                  \
+                    s = P##_fma(*(const P##_u *)(c0 + i), b0, s);                                   \
+                    s = P##_fma(*(const P##_u *)(c1 + i), b1, s);                                   \
+                    s = P##_fma(*(const P##_u *)(c2 + i), b2, s);                                   \
+                    s = P##_fma(*(const P##_u *)(c3 + i), b3, s);                                   \
+                    *(P##_u *)(acc + i) = s;                                                        \
+                }                                                                                   \
+                for (; i < n; i++) acc[i] += c0[i] * w0 + c1[i] * w1 + c2[i] * w2 + c3[i] * w3;     \
+            }                                                                                       \
+            for (; k < K; k++) {                                                                    \
+                const T *c0 = X + k * sxk;                                                          \
+                const T w0 = v[k * sv];                                                             \
+                for (int64_t i = 0; i < n; i++) acc[i] += c0[i] * w0;                               \
+            }                                                                                       \
+            if (acc != y)                                                                           \
+                for (int64_t i = 0; i < n; i++) y[i * sy] = acc[i];                                 \
+        } else {                                                                                    \
+            for (int64_t i = 0; i < n; i++) {                                                       \
+                T s = 0;                                                                            \
+                for (int64_t k = 0; k < K; k++) s += X[i * sxi + k * sxk] * v[k * sv];              \
+                y[i * sy] = s;                                                                      \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+                                                                                                    \
+    static void P##_tiny(int64_t M, int64_t N, int64_t K, const void *A_, int64_t sam,              \
+                         int64_t sak, const void *B_, int64_t sbk, int64_t sbn, void *C_,           \
+                         int64_t scm, int64_t scn)                                                  \
+    {                                                                                               \
+        const T *A = (const T *)A_, *B = (const T *)B_;                                             \
+        T *C = (T *)C_;                                                                             \
+        for (int64_t i = 0; i < M; i++)                                                             \
+            for (int64_t j = 0; j < N; j++) {                                                       \
+                T s = 0;                                                                            \
+                for (int64_t k = 0; k < K; k++) s += A[i * sam + k * sak] * B[k * sbk + j * sbn];   \
+                C[i * scm + j * scn] = s;                                                           \
+            }                                                                                       \
+    }
 
-/* Block size: at most `cap`, a multiple of `unit`, and splitting n into equal-ish blocks
-   (so K=784 with KC=256 becomes 4 x 196 rather than 3 x 256 + 16). */
+/* The cases of P##_kernel's switch: one per row count 1..16 (counts above MR are clamped
+   so the unused cases still compile). */
+#define PG_KCASE(P, n, nv)                                                                  \
+    case n:                                                                                 \
+        P##_kbody((n) <= PG_MR ? (n) : PG_MR, nv, kc, pa, pb, pc, rsc, csc, cols, beta);    \
+        break;
+#define PG_KCASES(P, nv)                                                                    \
+    PG_KCASE(P, 1, nv) PG_KCASE(P, 2, nv) PG_KCASE(P, 3, nv) PG_KCASE(P, 4, nv)             \
+    PG_KCASE(P, 5, nv) PG_KCASE(P, 6, nv) PG_KCASE(P, 7, nv) PG_KCASE(P, 8, nv)             \
+    PG_KCASE(P, 9, nv) PG_KCASE(P, 10, nv) PG_KCASE(P, 11, nv) PG_KCASE(P, 12, nv)          \
+    PG_KCASE(P, 13, nv) PG_KCASE(P, 14, nv) PG_KCASE(P, 15, nv) PG_KCASE(P, 16, nv)         \
+    default: break;
+
+PG_DEFINE_TYPE(float, pg_f32)
+PG_DEFINE_TYPE(double, pg_f64)
+
+/* --------------------------------------------------------- type-agnostic driver -- */
+typedef struct {
+    int64_t esz, mr, nr;
+    void (*kernel)(int, int, int64_t, const void *, const void *, void *, int64_t, int64_t, int);
+    void (*pack)(void *, int64_t, const void *, int64_t, int64_t, int64_t, int64_t);
+    void (*gemv)(int64_t, int64_t, const void *, int64_t, int64_t, const void *, int64_t, void *,
+                 int64_t);
+    void (*tiny)(int64_t, int64_t, int64_t, const void *, int64_t, int64_t, const void *, int64_t,
+                 int64_t, void *, int64_t, int64_t);
+} pg_impl;
+
+static const pg_impl pg_impl_f32 = {sizeof(float), PG_MR, pg_f32_NR, pg_f32_kernel,
+                                    pg_f32_pack, pg_f32_gemv, pg_f32_tiny};
+static const pg_impl pg_impl_f64 = {sizeof(double), PG_MR, pg_f64_NR, pg_f64_kernel,
+                                    pg_f64_pack, pg_f64_gemv, pg_f64_tiny};
+
+/* Block size: at most `cap`, a multiple of `unit`, splitting n into equal-ish blocks
+   (so K = 1100 with KC = 1024 becomes 2 x 550 rather than 1024 + 76). */
 static int64_t pg_block(int64_t n, int64_t cap, int64_t unit)
 {
-    int64_t nblocks = pg_cdiv(n, cap);
-    int64_t b = pg_cdiv(pg_cdiv(n, nblocks), unit) * unit;
+    int64_t b = pg_cdiv(pg_cdiv(n, pg_cdiv(n, cap)), unit) * unit;
     return b > 0 ? b : unit;
 }
 
@@ -335,34 +437,80 @@ static void pg_gemm_one(const pg_impl *im, int64_t M, int64_t N, int64_t K, cons
         im->tiny(M, N, K, A, sam, sak, B, sbk, sbn, C, scm, scn);
         return;
     }
+    if (N == 1) { /* C[:, 0] = A @ B[:, 0] */
+        im->gemv(M, K, A, sam, sak, B, sbk, C, scm);
+        return;
+    }
+    if (M == 1) { /* C[0, :] = B^T @ A[0, :] */
+        im->gemv(N, K, B, sbn, sbk, A, sak, C, scn);
+        return;
+    }
     const int64_t KC = pg_block(K, PG_KC, 1);
-    const int64_t MC = pg_block(M, pg_min(PG_A_BYTES / (KC * es) / mr * mr, 4096) + mr, mr);
-    const int64_t NC = pg_block(N, pg_min(PG_B_BYTES / (KC * es) / nr * nr, 8192) + nr, nr);
-    char *abuf = pg_scratch((size_t)(MC * KC + NC * KC) * es + PG_ALIGN);
+    const int64_t MC = pg_block(M, PG_A_BYTES / (KC * es) / mr * mr + mr, mr);
+    const int64_t NC = pg_block(N, PG_B_BYTES / (KC * es) / nr * nr + nr, nr);
+    const int64_t abytes = (MC * KC * es + PG_ALIGN - 1) / PG_ALIGN * PG_ALIGN;
+    char *abuf = pg_scratch((size_t)(abytes + NC * KC * es));
     if (!abuf) { /* out of memory: still produce the right answer */
         im->tiny(M, N, K, A, sam, sak, B, sbk, sbn, C, scm, scn);
         return;
     }
-    char *bbuf = abuf + (MC * KC * es + PG_ALIGN - 1) / PG_ALIGN * PG_ALIGN;
+    char *bbuf = abuf + abytes;
 
     for (int64_t jc = 0; jc < N; jc += NC) {
         const int64_t nc = pg_min(NC, N - jc);
         for (int64_t pc = 0; pc < K; pc += KC) {
             const int64_t kc = pg_min(KC, K - pc);
-            im->pack_b(bbuf, B + (pc * sbk + jc * sbn) * es, sbk, sbn, kc, nc);
             for (int64_t ic = 0; ic < M; ic += MC) {
                 const int64_t mc = pg_min(MC, M - ic);
-                im->pack_a(abuf, A + (ic * sam + pc * sak) * es, sam, sak, mc, kc);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     const int cols = (int)pg_min(nr, nc - jr);
+                    char *bp = bbuf + jr * kc * es;
+                    if (ic == 0)
+                        im->pack(bp, nr, B + (pc * sbk + (jc + jr) * sbn) * es, sbn, sbk, cols, kc);
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         const int rows = (int)pg_min(mr, mc - ir);
-                        im->kernel(rows, cols, kc, abuf + ir * kc * es, bbuf + jr * kc * es,
+                        char *ap = abuf + ir * kc * es;
+                        if (jr == 0)
+                            im->pack(ap, mr, A + ((ic + ir) * sam + pc * sak) * es, sam, sak, rows,
+                                     kc);
+                        im->kernel(rows, cols, kc, ap, bp,
                                    C + ((ic + ir) * scm + (jc + jr) * scn) * es, scm, scn, pc > 0);
                     }
                 }
             }
         }
+    }
+}
+
+/* Everything pg_gemm's worker threads need. */
+typedef struct {
+    const pg_impl *im;
+    int64_t M, N, K, P, pm, pn;
+    const char *A, *B;
+    char *C;
+    int64_t sab, sam, sak, sbb, sbk, sbn, scb, scm, scn;
+} pg_job;
+
+/* Split n into `parts` nearly equal ranges whose bounds are multiples of `unit`. */
+static void pg_split(int64_t n, int64_t parts, int64_t idx, int64_t unit, int64_t *lo, int64_t *hi)
+{
+    int64_t units = pg_cdiv(n, unit);
+    *lo = pg_min(n, units * idx / parts * unit);
+    *hi = pg_min(n, units * (idx + 1) / parts * unit);
+}
+
+/* Run tasks [t0, t1): task t is piece t % P of matrix t / P. */
+static void pg_run_tasks(const pg_job *j, int64_t t0, int64_t t1)
+{
+    const int64_t es = j->im->esz;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t b = t / j->P, piece = t % j->P, m0, m1, n0, n1;
+        pg_split(j->M, j->pm, piece / j->pn, j->im->mr, &m0, &m1);
+        pg_split(j->N, j->pn, piece % j->pn, j->im->nr, &n0, &n1);
+        if (m1 <= m0 || n1 <= n0) continue;
+        pg_gemm_one(j->im, m1 - m0, n1 - n0, j->K, j->A + (b * j->sab + m0 * j->sam) * es, j->sam,
+                    j->sak, j->B + (b * j->sbb + n0 * j->sbn) * es, j->sbk, j->sbn,
+                    j->C + (b * j->scb + m0 * j->scm + n0 * j->scn) * es, j->scm, j->scn);
     }
 }
 
@@ -377,60 +525,51 @@ static int64_t pg_gcd(int64_t a, int64_t b)
 }
 
 static void pg_gemm(const pg_impl *im, int64_t batch, int64_t M, int64_t N, int64_t K,
-                    const void *A_, int64_t sab, int64_t sam, int64_t sak, const void *B_,
-                    int64_t sbb, int64_t sbk, int64_t sbn, void *C_, int64_t scb, int64_t scm,
+                    const void *A, int64_t sab, int64_t sam, int64_t sak, const void *B,
+                    int64_t sbb, int64_t sbk, int64_t sbn, void *C, int64_t scb, int64_t scm,
                     int64_t scn, int nthreads)
 {
-    const char *A = (const char *)A_, *B = (const char *)B_;
-    char *C = (char *)C_;
-    const int64_t es = im->esz;
     if (batch <= 0 || M <= 0 || N <= 0) return;
+    pg_job j = {im, M, N, K, 1, 1, 1, (const char *)A, (const char *)B, (char *)C,
+                sab, sam, sak, sbb, sbk, sbn, scb, scm, scn};
 
-    /* Threads actually worth using for this much work. */
+    /* Threads worth using for this much work. */
     double fma = (double)batch * (double)M * (double)N * (double)(K > 0 ? K : 1);
     int64_t nt = nthreads < 1 ? 1 : nthreads;
     if (fma < (double)nt * PG_MIN_FMA_PER_THREAD) nt = (int64_t)(fma / PG_MIN_FMA_PER_THREAD);
-    if (nt < 1) nt = 1;
-
-    /* Cut each matrix into P = pm x pn pieces so that batch*P tasks divide evenly among
-       nt threads (P = 1 when the batch alone does).  The grid is chosen so pieces are as
-       square as possible, which minimises the re-packing of the shared operand. */
-    int64_t P = nt / pg_gcd(batch, nt), pm = 1, pn = P;
-    for (int64_t d = 1; d <= P; d++) {
-        if (P % d) continue;
-        double r = ((double)M / d) / ((double)N / (P / d)); /* aspect ratio of a piece */
-        double best = ((double)M / pm) / ((double)N / pn);
-        if ((r < 1 ? 1 / r : r) < (best < 1 ? 1 / best : best)) pm = d, pn = P / d;
+    if (nt <= 1) {
+        pg_run_tasks(&j, 0, batch);
+        return;
     }
-    const int64_t ntasks = batch * P;
-
+    /* Cut each matrix into P = pm x pn pieces so that batch*P tasks divide evenly among the
+       threads (P = 1 when the batch alone does).  Of the factorisations of P, take the one
+       whose pieces are closest to square: that minimises re-packing of shared operands. */
+    j.P = nt / pg_gcd(batch, nt);
+    j.pn = j.P;
+    for (int64_t d = 2; d <= j.P; d++) {
+        if (j.P % d) continue;
+        double r = ((double)M / d) / ((double)N / (j.P / d)); /* aspect ratio of a piece */
+        double best = ((double)M / j.pm) / ((double)N / j.pn);
+        if ((r < 1 ? 1 / r : r) < (best < 1 ? 1 / best : best)) j.pm = d, j.pn = j.P / d;
+    }
+    const int64_t ntasks = batch * j.P;
 #ifdef _OPENMP
-#pragma omp parallel num_threads((int)nt) if (nt > 1)
-#endif
+#pragma omp parallel num_threads((int)nt)
     {
-        int64_t tid = 0, team = 1;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-        team = omp_get_num_threads();
-#endif
-        for (int64_t t = ntasks * tid / team; t < ntasks * (tid + 1) / team; t++) {
-            int64_t b = t / P, piece = t % P, m0, m1, n0, n1;
-            pg_split(M, pm, piece / pn, im->mr, &m0, &m1);
-            pg_split(N, pn, piece % pn, im->nr, &n0, &n1);
-            if (m1 <= m0 || n1 <= n0) continue;
-            pg_gemm_one(im, m1 - m0, n1 - n0, K, A + (b * sab + m0 * sam) * es, sam, sak,
-                        B + (b * sbb + n0 * sbn) * es, sbk, sbn,
-                        C + (b * scb + m0 * scm + n0 * scn) * es, scm, scn);
-        }
+        int64_t tid = omp_get_thread_num(), team = omp_get_num_threads();
+        pg_run_tasks(&j, ntasks * tid / team, ntasks * (tid + 1) / team);
     }
+#else
+    pg_run_tasks(&j, 0, ntasks);
+#endif
 }
 
 /* -------------------------------------------------------------- library pin -- */
 /* cffi dlcloses this library when its handle is garbage-collected (at the latest at
    interpreter exit).  That would also unload the OpenMP runtime while its idle worker
-   threads still run inside it, and the process segfaults.  So on load the library marks
-   itself RTLD_NODELETE, which keeps it and its dependencies mapped for good.  Weak
-   references keep the load working where libdl is not linked in. */
+   threads still run inside it, and the process would segfault.  So on load the library
+   marks itself RTLD_NODELETE, which keeps it and its dependencies mapped for good.  Weak
+   references keep loading working where libdl is not linked in. */
 #if defined(_OPENMP) && defined(RTLD_NODELETE) && defined(RTLD_NOLOAD)
 #pragma weak dladdr
 #pragma weak dlopen

@@ -24,9 +24,10 @@ def _float_fn(name: str, float32_name: str | None = None) -> Fmt:
     """A math.h function; the float32 (and float16, computed in float32) form has an f,
     or is `float32_name` when the runtime header has a vectorizable version."""
     def render(x: list[str], out: DType, _: DType) -> str:
+        args = ", ".join(x)  # every operand: pow and fmod take two
         if out is dtypes.float64:
-            return f"{name}({x[0]})"
-        return f"{float32_name or name + 'f'}({x[0]})"
+            return f"{name}({args})"
+        return f"{float32_name or name + 'f'}({args})"
     return render
 
 

@@ -22,7 +22,9 @@ import cffi
 import numpy as np
 
 from petagrad import config
+from petagrad import dtypes
 from petagrad.codegen.c import CRenderer
+from petagrad.codegen.matmul import GemmCall, match_gemm
 from petagrad.dtypes import DType
 from petagrad.ir.kernel import Kernel
 from petagrad.runtime import ccompiler
@@ -33,15 +35,16 @@ _ffi = cffi.FFI()
 ALIGNMENT = 64
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 HUGE_PAGE_BYTES = 1 << 21
+GEMM_MIN_WORK = 4096  # below this many multiply-adds the plain loop kernel is as fast
 
 
-def runtime_header() -> str:
-    """The text of csrc/petagrad.h, which every generated kernel starts with."""
+def runtime_source(name: str) -> str:
+    """The text of a hand-written C file in csrc/ (petagrad.h starts every kernel)."""
     here = Path(__file__).resolve()
-    for candidate in (here.parents[3] / "csrc" / "petagrad.h", here.parents[1] / "csrc" / "petagrad.h"):
-        if candidate.exists():
-            return candidate.read_text()
-    raise FileNotFoundError("petagrad's C runtime header csrc/petagrad.h is missing")
+    for folder in (here.parents[3] / "csrc", here.parents[1] / "csrc"):
+        if (folder / name).exists():
+            return (folder / name).read_text()
+    raise FileNotFoundError(f"petagrad's C source csrc/{name} is missing")
 
 
 class HostPool:
@@ -104,7 +107,7 @@ class HostBuffer:
 
 
 class Program:
-    """A compiled kernel: calling it launches it on the given buffers."""
+    """A compiled kernel: `launch` runs it on the given buffers."""
 
     def __init__(self, name: str, source: str, n_inputs: int, flags: tuple[str, ...]):
         self.name = name
@@ -115,14 +118,63 @@ class Program:
         self.library = ffi.dlopen(path)
         self.function: Callable[..., None] = getattr(self.library, name)
 
+    def launch(self, output: HostBuffer, inputs: list[HostBuffer], threads: int) -> None:
+        self.function(output.pointer, *[b.pointer for b in inputs], threads)
+
+
+_GEMM_CDEF = """
+void pg_gemm_f32(int64_t, int64_t, int64_t, int64_t, const float *, int64_t, int64_t, int64_t,
+                 const float *, int64_t, int64_t, int64_t, float *, int64_t, int64_t, int64_t,
+                 int);
+void pg_gemm_f64(int64_t, int64_t, int64_t, int64_t, const double *, int64_t, int64_t,
+                 int64_t, const double *, int64_t, int64_t, int64_t, double *, int64_t,
+                 int64_t, int64_t, int);
+"""
+_gemm_library: list = []
+
+
+def gemm_library() -> tuple[cffi.FFI, object]:
+    """csrc/gemm.c compiled once (through the kernel cache) and loaded."""
+    if not _gemm_library:
+        ffi = cffi.FFI()
+        ffi.cdef(_GEMM_CDEF)
+        path = ccompiler.compile_shared(runtime_source("gemm.c"), "pg_gemm")
+        _gemm_library.extend([ffi, ffi.dlopen(path)])
+    return _gemm_library[0], _gemm_library[1]
+
+
+class GemmProgram:
+    """A matmul-shaped kernel run by the hand-tuned GEMM, then its epilogue kernel if any."""
+
+    def __init__(self, call: GemmCall, epilogue: Program | None):
+        self.call = call
+        self.epilogue = epilogue
+        self.ffi, library = gemm_library()
+        self.function = library.pg_gemm_f32 if call.dtype is dtypes.float32 else \
+            library.pg_gemm_f64
+        self.ctype = "float *" if call.dtype is dtypes.float32 else "double *"
+        self.name = "gemm"
+
+    def launch(self, output: HostBuffer, inputs: list[HostBuffer], threads: int) -> None:
+        c = self.call
+        target = output if self.epilogue is None else HostBuffer(
+            c.batch * c.m * c.n * c.dtype.itemsize)
+        cast = self.ffi.cast
+        a = cast(self.ctype, inputs[c.a_slot].pointer) + c.a_offset
+        b = cast(self.ctype, inputs[c.b_slot].pointer) + c.b_offset
+        self.function(c.batch, c.m, c.n, c.k, a, *c.a_strides, b, *c.b_strides,
+                      cast(self.ctype, target.pointer), *c.c_strides, threads)
+        if self.epilogue is not None:
+            self.epilogue.launch(output, inputs + [target], threads)
+
 
 class Device(BaseDevice):
     """The default device: C kernels on all cores of this machine."""
 
     def __init__(self, index: int = 0):
         self.renderer = CRenderer()
-        self.programs: dict[Kernel, Program] = {}
-        self.header = runtime_header()
+        self.programs: dict[Kernel, Program | GemmProgram] = {}
+        self.header = runtime_source("petagrad.h")
 
     @property
     def threads(self) -> int:
@@ -141,10 +193,20 @@ class Device(BaseDevice):
         """The buffer's memory as a NumPy array, no copy (host devices only)."""
         return buffer.typed(dtype, count)
 
-    def program(self, kernel: Kernel) -> Program:
+    def program(self, kernel: Kernel) -> Program | GemmProgram:
         found = self.programs.get(kernel)
         if found is not None:
             return found
+        gemm = match_gemm(kernel)
+        if gemm is not None and gemm.m * gemm.n * gemm.k >= GEMM_MIN_WORK:
+            epilogue = self.compile(gemm.epilogue) if gemm.epilogue is not None else None
+            program: Program | GemmProgram = GemmProgram(gemm, epilogue)
+        else:
+            program = self.compile(kernel)
+        self.programs[kernel] = program
+        return program
+
+    def compile(self, kernel: Kernel) -> Program:
         output_dtype, input_dtypes = kernel_dtypes(kernel)
         body = self.renderer.render(kernel, "KERNEL", input_dtypes, output_dtype)
         digest = hashlib.sha256(body.encode()).hexdigest()[:10]
@@ -152,15 +214,11 @@ class Device(BaseDevice):
         source = self.header + "\n" + body.replace("KERNEL", name, 1)
         if config.get("debug") >= 4:
             print(source, file=sys.stderr)
-        program = Program(name, source, kernel.n_inputs, ccompiler.DEFAULT_FLAGS)
-        self.programs[kernel] = program
-        return program
+        return Program(name, source, kernel.n_inputs, ccompiler.DEFAULT_FLAGS)
 
     def run(self, kernel: Kernel, output: HostBuffer, inputs: list[HostBuffer]) -> None:
-        program = self.program(kernel)
-        program.function(output.pointer, *[b.pointer for b in inputs], self.threads)
+        self.program(kernel).launch(output, inputs, self.threads)
 
     def describe(self) -> str:
         cc = ccompiler.find_compiler()
-        return f"CPU: {os.cpu_count()} cores, C compiler {cc or 'none found'}"
-
+        return f"CPU: {CORES} cores, C compiler {cc or 'none found'}"

@@ -54,7 +54,9 @@ def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     safe = np.where(b == 0, 1, b)
     if a.dtype.kind == "i":
         safe = np.where(safe == -1, 1, safe)
-        q = np.abs(a) // np.abs(safe) * np.where((a < 0) != (safe < 0), -1, 1).astype(a.dtype)
+        # a - fmod(a, b) is an exact multiple of b that cannot overflow, so floor division
+        # of it truncates exactly (abs() would overflow for the most negative value)
+        q = (a - np.fmod(a, safe)) // safe
         q = np.where(b == -1, -a, q)
     else:
         q = a // safe
