@@ -138,9 +138,8 @@ def test_float_floor_division_and_modulo_signs(device, dtype):
 @pytest.mark.parametrize("dtype", INTS + ["bool"])
 def test_integer_power(device, dtype):
     a = values(dtype).reshape(-1, 1)
-    b = np.array([0, 1, 2, 3, 5, 8, 63], dtype=np.int64)
-    b = np.minimum(b, np.iinfo(dtype).max if dtype != "bool" else 1).astype(dtype)
-    b = b.reshape(1, -1)
+    exponents = [0, 1] if dtype == "bool" else [0, 1, 2, 3, 5, 8, 63]
+    b = np.array(exponents, dtype=dtype).reshape(1, -1)
     check(pg.power(pg.tensor(a, device=device), pg.tensor(b, device=device)),
           numpy_ref(np.power, a, b))
     check(pg.tensor(a, device=device) ** 2, numpy_ref(np.power, a, 2))
@@ -544,7 +543,8 @@ def test_zero_d_and_empty(device):
     ts = pg.tensor(s, device=device)
     check(ts * 2, s * 2)
     check(pg.exp(ts), np.exp(s))
-    check(ts + pg.tensor(np.ones((2, 3), np.float32), device=device), s + np.ones((2, 3)))
+    check(ts + pg.tensor(np.ones((2, 3), np.float32), device=device),
+          s + np.ones((2, 3), np.float32))
     assert (ts * 2).shape == ()
     for shape in [(0,), (3, 0), (0, 4, 2)]:
         e = np.zeros(shape, dtype=np.float32)

@@ -3,7 +3,7 @@
 NumPy-like lazy tensors whose graphs are fused into few kernels, compiled to C at run time
 (or interpreted by the NUMPY reference device). This module is the public surface only.
 """
-from petagrad import random
+from petagrad import autograd, random
 from petagrad.api.creation import (arange, asarray, empty, empty_like, eye, full, full_like,
                                    identity, linspace, ones, ones_like, tensor, tril, triu,
                                    zeros, zeros_like)
@@ -18,6 +18,9 @@ from petagrad.api.elementwise import (abs, absolute, add, around, astype, bitcas
                                       pow, power, reciprocal, relu, remainder, right_shift,
                                       round, rsqrt, sigmoid, sign, sin, sqrt, square,
                                       subtract, tan, tanh, true_divide, trunc, where)
+from petagrad.api.linalg import (diagonal, dot, einsum, inner, matmul, outer, tensordot,
+                                 trace, vdot)
+from petagrad.api.indexing import take, take_along_axis
 from petagrad.api.movement import (array_split, broadcast_arrays, cat, concat, concatenate,
                                    expand_dims, flatten, flip, moveaxis, pad, permute,
                                    permute_dims, ravel, repeat, reshape, roll, split,
@@ -36,6 +39,8 @@ bool = bool_  # noqa: A001  (petagrad.bool like numpy.bool)
 half, double = float16, float64
 __version__ = "0.1.0"
 attach_methods()
+autograd.attach_methods()
+from petagrad.autograd import enable_grad, grad, no_grad  # noqa: E402
 
 
 def kernel_count() -> int:

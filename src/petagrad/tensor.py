@@ -35,7 +35,7 @@ def _host_array(data: Any, dtype: Optional[DType]) -> np.ndarray:
         raise DTypeError(f"cannot make a tensor from data of dtype {array.dtype} "
                          f"({type(data).__name__}); expected numbers or booleans")
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.from_numpy(array.dtype)
-    return np.ascontiguousarray(array, dtype=target.np)
+    return np.asarray(array, dtype=target.np, order="C")  # ascontiguousarray makes 0-d 1-d
 
 
 def _has_numpy_float64(data: Any) -> bool:
@@ -216,6 +216,7 @@ def attach_methods() -> None:
     """Bind the API functions as Tensor methods (called once by petagrad/__init__)."""
     from petagrad.api import creation as C
     from petagrad.api import elementwise as E
+    from petagrad.api import linalg as L
     from petagrad.api import movement as M
     from petagrad.api import reduction as R
 
@@ -261,6 +262,11 @@ def attach_methods() -> None:
                 "int": lambda self: E.astype(self, dtypes.int32),
                 "long": lambda self: E.astype(self, dtypes.int64),
                 "bool": lambda self: E.astype(self, dtypes.bool_)}
+    methods |= {"__matmul__": L.matmul, "__rmatmul__": swap(L.matmul), "matmul": L.matmul,
+                "dot": L.dot}
+    from petagrad.api import indexing as I
+    methods |= {"__getitem__": I.getitem, "__setitem__": I.setitem, "take": I.take,
+                "take_along_axis": I.take_along_axis, "gather": I.gather}
     for name, fn in (operators | methods).items():
         setattr(Tensor, name, fn)
     Tensor.T = property(lambda self: M.permute_dims(self))  # type: ignore[attr-defined]

@@ -94,10 +94,11 @@ def _require(name: str, x: Tensor, kinds: str) -> None:
 
 
 def _float_operand(name: str, x: Operand) -> Tensor:
-    """x as a float tensor: ints and bools promote to float64 (float16/32 stay)."""
+    """x as a float tensor: ints and bools promote to the smallest float NumPy's loops use
+    (bool, int8, uint8 -> float16; int16, uint16 -> float32; wider -> float64)."""
     x = as_tensor(x)
     if not x.dtype.is_float:
-        x = P.cast(x, dtypes.float64)
+        x = P.cast(x, dtypes.result_type(x.dtype, dtypes.float16))
     return x
 
 
@@ -328,6 +329,8 @@ def ceil(x: Operand) -> Tensor:
 def round(x: Operand, decimals: int = 0) -> Tensor:
     """Round half to even, like NumPy."""
     x = as_tensor(x)
+    if x.dtype.is_bool:
+        return P.cast(x, dtypes.float16)  # NumPy has no bool loop for round: float16
     if not x.dtype.is_float:
         return x
     if decimals:

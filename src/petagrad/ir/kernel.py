@@ -119,7 +119,11 @@ class Kernel:
         for d in range(1, len(shape)):
             prev = groups[-1][-1]
             same_kind = (prev in self.reduce_axes) == (d in self.reduce_axes)
-            if same_kind and all(_mergeable(v, prev, d) for v in views):
+            # compare with the group's innermost axis that moves: a size-1 axis between two
+            # axes must not let them merge when their strides do not line up
+            moving = [g for g in groups[-1] if shape[g] != 1]
+            outer = moving[-1] if moving else prev
+            if same_kind and all(_mergeable(v, outer, d) for v in views):
                 groups[-1].append(d)
             else:
                 groups.append([d])
@@ -148,7 +152,7 @@ class Kernel:
 
 
 def _mergeable(view: View, outer: int, inner: int) -> bool:
-    """Whether axes outer and inner (= outer + 1) of a view can be walked as one axis."""
+    """Whether axes outer and inner (> outer, only size-1 axes between) walk as one axis."""
     mask = view.mask or tuple((0, s) for s in view.shape)
     if mask[inner] != (0, view.shape[inner]):
         return False
