@@ -63,6 +63,8 @@ def make_input(impl: str, array: np.ndarray) -> Any:
 
 def to_numpy(impl: str, value: Any) -> np.ndarray:
     """A result of `impl` as a NumPy array, for the correctness check."""
+    if isinstance(value, np.ndarray):  # end-to-end cases already copy out
+        return value
     if is_petagrad(impl):
         return value.numpy()
     if impl == "torch":

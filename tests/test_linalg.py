@@ -104,6 +104,24 @@ def test_matmul_is_one_kernel(device: str) -> None:
     assert pg.kernel_count() - before == 1
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_matmul_gemm_sized(device: str, dtype) -> None:
+    """Big enough for the CPU device's GEMM path: plain, transposed, flipped, batched,
+    matrix-vector and attention-shaped einsum, each against NumPy."""
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {}
+    a, b = data((24, 40), dtype), data((40, 20), dtype)
+    ta, tb = T(a, device), T(b, device)
+    check(ta @ tb, a @ b, **tol)
+    check(tb.T @ ta.T, b.T @ a.T, **tol)
+    check(pg.flip(ta, 0) @ pg.flip(tb, 1), np.flip(a, 0) @ np.flip(b, 1), **tol)
+    check(ta @ pg.ravel(pg.split(tb, [1], axis=1)[0]),
+          a @ b[:, 0], **tol)
+    q, k = data((2, 3, 8, 40), dtype), data((2, 3, 6, 40), dtype)
+    check(pg.einsum("bhqd,bhkd->bhqk", T(q, device), T(k, device)),
+          np.einsum("bhqd,bhkd->bhqk", q, k), **tol)
+    check(T(q, device) @ tb, q @ b, **tol)
+
+
 def test_matmul_graph_shape() -> None:
     """The backend looks for a multiply of two views reduced over the innermost axis."""
     a, b = pg.Tensor(data((2, 3, 4))), pg.Tensor(data((2, 4, 5)))

@@ -30,6 +30,7 @@ from petagrad.api.reduction import (all, amax, amin, any, argmax, argmin, cumsum
 from petagrad.config import Context
 from petagrad.dtypes import (DType, bool_, float16, float32, float64, int8, int16, int32,
                              int64, uint8, uint16, uint32, uint64)
+from petagrad.engine.jit import JitError, jit
 from petagrad.engine.realize import KERNEL_COUNT as _KERNEL_COUNT
 from petagrad.errors import AxisError, CompileError, DeviceError, DTypeError, ShapeError
 from petagrad.random import manual_seed, normal, rand, randint, randn, uniform

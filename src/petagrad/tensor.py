@@ -131,6 +131,26 @@ class Tensor:
     def tolist(self) -> Any:
         return self.numpy().tolist()
 
+    def assign(self, value: Any) -> "Tensor":
+        """Overwrite this tensor's values in place (same buffer), e.g. for optimizer updates.
+
+        The value is computed now and written into the existing buffer, which keeps its
+        identity (the step JIT relies on that). Lazy tensors built from the old value and
+        not yet computed will see the new one: realize them first if you need both.
+        """
+        value = as_tensor(value, like=self)
+        if value.shape != self.shape:
+            from petagrad.api.elementwise import broadcast_to
+            value = broadcast_to(value, self.shape)
+        if value.dtype is not self.dtype:
+            value = value.astype(self.dtype)
+        check_same_device("assign", [self, value])
+        if self.node.realized:
+            engine.assign(self.node, value.node)
+        else:
+            self.node = value.node
+        return self
+
     def to(self, device: str) -> "Tensor":
         name = canonical_name(device)
         if name == self.device:

@@ -478,13 +478,16 @@ def _value_tensor(x: Tensor, value: Any) -> Tensor:
     return Tensor(array.astype(x.dtype.np), device=x.device)
 
 
-def _fit_value(value: Tensor, shape: Shape) -> Tensor:
+def _fit_value(value: Tensor, shape: Shape, advanced: bool = False) -> Tensor:
     """`value` reshaped to len(shape) axes that broadcast to `shape` (not expanded)."""
     vshape = value.shape
     while len(vshape) > len(shape) and vshape[0] == 1:
         vshape = vshape[1:]
     vshape = (1,) * (len(shape) - len(vshape)) + vshape
     if len(vshape) != len(shape) or any(v not in (1, s) for v, s in zip(vshape, shape)):
+        if advanced:
+            raise ShapeError(f"shape mismatch: value array of shape {value.shape} could not "
+                             f"be broadcast to indexing result of shape {shape}")
         raise ShapeError(f"could not broadcast input array from shape {value.shape} into "
                          f"shape {shape}")
     return P.reshape(value, vshape)
@@ -597,8 +600,7 @@ def _index_position(plan: _Plan) -> int:
     return len([d for d in range(min(axes)) if d not in axes])
 
 
-def _masked_write(t1: Tensor, entry: _Entry, plan: _Plan, value: Tensor,
-                  result_shape: Shape) -> Optional[Tensor]:
+def _masked_write(t1: Tensor, entry: _Entry, plan: _Plan, value: Tensor) -> Optional[Tensor]:
     """T1 after `T1[mask] = value` as one where, when value does not vary along the
     masked elements (`t[t > 0] = 0`): the mask stays lazy. None when it does vary."""
     at = _index_position(plan)
@@ -607,23 +609,30 @@ def _masked_write(t1: Tensor, entry: _Entry, plan: _Plan, value: Tensor,
     mask = entry.value
     mask = mask if isinstance(mask, Tensor) else Tensor(mask, device=t1.device)
     check_same_device("setitem", [t1, mask])
-    first = entry.t1[0]
-    mask = P.reshape(mask, (1,) * first + mask.shape + (1,) * (t1.ndim - first - mask.ndim))
-    shape = value.shape[:at] + (1,) * mask.ndim + value.shape[at + 1:]
+    first, count = entry.t1[0], mask.ndim
+    mask = P.reshape(mask, (1,) * first + mask.shape + (1,) * (t1.ndim - first - count))
+    shape = value.shape[:at] + (1,) * count + value.shape[at + 1:]
     return E.where(mask, P.reshape(value, shape), t1)
 
 
 def setitem(x: Tensor, index: Any, value: Any) -> None:
     """x[index] = value, NumPy's semantics, done functionally: x's handle is rebound to a
-    new graph node; tensors (and views) made from x before keep the old values."""
+    new graph node; tensors (and views) made from x before keep the old values.
+
+    With autograd, x becomes the (non-leaf) result of the write; the value written receives
+    gradient where it landed and x's old value where it was kept. Like PyTorch, writing into
+    a leaf that requires grad is an error while gradients are recorded.
+    """
     plan = _plan(x.shape, index)
     value = _value_tensor(x, value)
-    t1 = _basic_view(x, plan)
+    _check_not_leaf(x)
+    old = _snapshot(x)
+    t1 = _basic_view(old, plan)
     if plan.is_basic:
-        value = _fit_value(value, plan.t1_shape)
+        value = _fit_value(value, plan.t1_shape, advanced=False)
         if t1.size == 0:
             return
-        new = _place_basic(x, plan, value)
+        new = _place_basic(old, plan, value)
     else:
         advanced = plan.advanced
         new_t1 = None
@@ -633,16 +642,38 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
             placeholder = _result_shape(plan, (2,))
             fitted = _try_fit(value, placeholder)
             if fitted is not None:
-                new_t1 = _masked_write(t1, advanced[0], plan, fitted, placeholder)
+                new_t1 = _masked_write(t1, advanced[0], plan, fitted)
         if new_t1 is None:
             arrays = [a for _, group in _advanced_arrays(plan) for a in group]
             result_shape = _result_shape(plan, _broadcast_indices(arrays))
-            fitted = _fit_value(value, result_shape)
+            fitted = _fit_value(value, result_shape, advanced=True)
             if math.prod(result_shape) == 0:
                 return
             new_t1 = _scatter(t1, plan, fitted, result_shape)
-        new = _place_basic(x, plan, new_t1)
-    _rebind(x, new)
+        new = _place_basic(old, plan, new_t1)
+    new = P.cast(new, x.dtype)
+    x.node = new.node
+    x._ctx = new._ctx
+    x.requires_grad = new.requires_grad or x.requires_grad  # a leaf written under no_grad
+
+
+def _check_not_leaf(x: Tensor) -> None:
+    if x.requires_grad and x._ctx is None:
+        from petagrad import autograd
+        if autograd.is_grad_enabled():
+            raise RuntimeError(f"a leaf tensor that requires grad (shape {x.shape}) is being "
+                               f"used in an in-place assignment; assign inside "
+                               f"petagrad.no_grad() or into a copy")
+
+
+def _snapshot(x: Tensor) -> Tensor:
+    """A second handle on x's current node and autograd record, so the new value's graph
+    refers to the old value rather than to the handle being rebound (which would make
+    the backward walk loop)."""
+    old = Tensor(x.node)
+    old.requires_grad = x.requires_grad
+    old._ctx = x._ctx
+    return old
 
 
 def _try_fit(value: Tensor, shape: Shape) -> Optional[Tensor]:
@@ -650,13 +681,6 @@ def _try_fit(value: Tensor, shape: Shape) -> Optional[Tensor]:
         return _fit_value(value, shape)
     except ShapeError:
         return None
-
-
-def _rebind(x: Tensor, new: Tensor) -> None:
-    new = P.cast(new, x.dtype)
-    x.node = new.node
-    x._ctx = new._ctx
-    x.requires_grad = new.requires_grad
 
 
 # -- take, take_along_axis, gather --------------------------------------------------------

@@ -182,12 +182,25 @@ def tensordot(a: Operand, b: Operand, axes: Any = 2) -> Tensor:
     return _tensordot(a, b, axes_a, axes_b)
 
 
+def _lay_out(a: Tensor, b: Tensor, lead_a: list[int], lead_b: list[int], axes_a: list[int],
+            axes_b: list[int]) -> tuple[Tensor, Tensor]:
+    """a and b permuted to (lead..., K...), the contracted pairs in an order in which both
+    views merge K into one axis if there is one (the sum does not care about the order)."""
+    pairs = list(zip(axes_a, axes_b))
+    for order in (pairs, sorted(pairs), sorted(pairs, key=lambda p: p[1])):
+        pa = P.permute(a, tuple(lead_a + [p[0] for p in order]))
+        pb = P.permute(b, tuple(lead_b + [p[1] for p in order]))
+        if _reshapes_as_view(pa, _merge(pa.shape, len(lead_a), len(order))) and \
+                _reshapes_as_view(pb, _merge(pb.shape, len(lead_b), len(order))):
+            return pa, pb
+    return (P.permute(a, tuple(lead_a + axes_a)), P.permute(b, tuple(lead_b + axes_b)))
+
+
 def _tensordot(a: Tensor, b: Tensor, axes_a: list[int], axes_b: list[int]) -> Tensor:
     free_a = [d for d in range(a.ndim) if d not in axes_a]
     free_b = [d for d in range(b.ndim) if d not in axes_b]
     a, b = _cast_all((a, b))
-    a = P.permute(a, tuple(free_a + axes_a))
-    b = P.permute(b, tuple(free_b + axes_b))
+    a, b = _lay_out(a, b, free_a, free_b, axes_a, axes_b)
     return _contract(a, b, 0, len(free_a), len(free_b), len(axes_a))
 
 
@@ -410,8 +423,9 @@ def _contract_labeled(a: Tensor, la: list[Label], b: Tensor, lb: list[Label],
     summed = [n for n in la if n in lb and n not in needed]
     free_a = [n for n in la if n not in lb]
     free_b = [n for n in lb if n not in la]
-    a = P.permute(a, tuple(la.index(n) for n in batch + free_a + summed))
-    b = P.permute(b, tuple(lb.index(n) for n in batch + free_b + summed))
+    a, b = _lay_out(a, b, [la.index(n) for n in batch + free_a],
+                    [lb.index(n) for n in batch + free_b],
+                    [la.index(n) for n in summed], [lb.index(n) for n in summed])
     out = _contract(a, b, len(batch), len(free_a), len(free_b), len(summed))
     return out, batch + free_a + free_b
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from petagrad import config
 from petagrad.ir.graph import Node, contiguous
 from petagrad.ir.ops import Op
+from petagrad.ir.view import View
 from petagrad.runtime.device import get_device
 from petagrad.schedule.scheduler import ScheduleItem, create_schedule
 
@@ -24,33 +25,60 @@ sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
 KERNEL_COUNT = {"launched": 0}
 """Kernel launches since import (read through petagrad.kernel_count())."""
 
-# A listener (the step JIT) that sees every executed item with its buffers.
-launch_listeners: list[Callable[[ScheduleItem, object, list], None]] = []
+
+class Launch:
+    """One replayable device operation: a kernel run or a cross-device copy."""
+
+    __slots__ = ("device", "kernel", "output", "inputs", "source_device", "node")
+
+    def __init__(self, device: Any, kernel: Any, output: Any, inputs: list, node: Node,
+                 source_device: Any = None):
+        self.device = device
+        self.kernel = kernel  # None for a copy from source_device
+        self.output = output
+        self.inputs = inputs
+        self.node = (node.dtype, node.size)
+        self.source_device = source_device
+
+    def run(self, output: Any, inputs: list) -> None:
+        if self.kernel is None:
+            host = self.source_device.copy_out(inputs[0], *self.node)
+            self.device.copy_in(output, host)
+        else:
+            self.device.run(self.kernel, output, inputs)
 
 
-def run_item(item: ScheduleItem) -> None:
-    """Execute one schedule item and turn its output node into a buffer."""
+# Listeners (the step JIT) see every launch as it happens, and every host read.
+launch_listeners: list[Callable[[Launch, Node], None]] = []
+read_listeners: list[Callable[[Node], None]] = []
+
+
+def run_item(item: ScheduleItem, output: Any = None) -> None:
+    """Execute one schedule item and turn its output node into a buffer (`output` if
+    given, else freshly allocated)."""
     node = item.output
     device = get_device(node.device)
     nbytes = node.size * node.dtype.itemsize
+    if output is None:
+        output = device.allocate(nbytes)
     if item.kind == "empty":
-        node.become_buffer(device.allocate(nbytes))
+        node.become_buffer(output)
         return
     if item.kind == "copy":
         src = item.inputs[0]
-        host = get_device(src.device).copy_out(src.buffer, src.dtype, src.size)
-        buffer = device.allocate(nbytes)
-        device.copy_in(buffer, host)
-        node.become_buffer(buffer)
+        launch = Launch(device, None, output, [src.buffer], node, get_device(src.device))
+        launch.run(output, [src.buffer])
+        for listener in launch_listeners:
+            listener(launch, node)
+        node.become_buffer(output)
         return
-    output = device.allocate(nbytes)
     inputs = [n.buffer for n in item.inputs]
     debug = config.get("debug")
     start = time.perf_counter() if debug >= 2 else 0.0
     device.run(item.kernel, output, inputs)
     KERNEL_COUNT["launched"] += 1
     for listener in launch_listeners:
-        listener(item, output, inputs)
+        listener(Launch(device, item.kernel, output, inputs, node), node)
     if debug >= 2:
         device.synchronize()
         elapsed = time.perf_counter() - start
@@ -69,8 +97,42 @@ def realize(nodes: list[Node]) -> None:
         run_item(item)
 
 
+def assign(target: Node, value: Node) -> None:
+    """Write `value` into `target`'s existing buffer (in place: the buffer keeps its identity,
+    which is what lets the step JIT replay optimizer updates).
+
+    The last kernel writes straight into the buffer when it reads the target only at the
+    same element it writes; otherwise it computes into a temporary and copies.
+    """
+    if value.op is Op.VIEW or value.realized:
+        value = contiguous(value)
+    items = create_schedule([value])
+    for item in items[:-1]:
+        run_item(item)
+    last = items[-1]
+    if last.kind == "kernel" and _writes_in_place_safely(last, target):
+        run_item(last, output=target.buffer)
+        return
+    run_item(last)
+    copy = create_schedule([contiguous(value)])[-1]
+    run_item(copy, output=target.buffer)
+
+
+def _writes_in_place_safely(item: ScheduleItem, target: Node) -> bool:
+    kernel = item.kernel
+    if kernel.reduce_axes:
+        reads = [e for e in kernel.value.walk() if e.op is Op.LOAD
+                 and item.inputs[e.arg[0]].buffer is target.buffer]
+        return not reads
+    identity = View.contiguous(kernel.shape)
+    return all(e.arg[1] == identity for e in kernel.value.walk()
+               if e.op is Op.LOAD and item.inputs[e.arg[0]].buffer is target.buffer)
+
+
 def to_numpy(node: Node) -> np.ndarray:
     """The node's values as a new host array of its shape."""
+    for listener in read_listeners:
+        listener(node)
     if node.size == 0:
         return np.zeros(node.shape, node.dtype.np)
     realize([node])
