@@ -58,7 +58,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     header = ["group"] + [f"{name} median" for name in columns]
     header += [f"numpy/{name}" for name in ratio_columns]
     rows = []
-    for group in sorted(medians):
+    for group in medians:  # in the order the groups ran
         row = medians[group]
         cells = [group] + [_format_time(row[name]) if name in row else "-" for name in columns]
         for name in ratio_columns:

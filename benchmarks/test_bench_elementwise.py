@@ -33,4 +33,4 @@ def test_elementwise_chain(benchmark, impl):
     fn = _chain_fn(impl, *(make_input(impl, x) for x in arrays))
     check_once(impl, fn, expected, rtol=1e-5, atol=1e-6)
     benchmark.extra_info["gbytes"] = 4 * N * 4 / 1e9  # three inputs read, one output written
-    benchmark.pedantic(fn, rounds=10, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(fn, rounds=20, iterations=1, warmup_rounds=1)

@@ -23,4 +23,4 @@ def test_sum(benchmark, impl):
     # NumPy sums pairwise; other orders of 64M float32 additions differ by ~1e-6 relative.
     check_once(impl, fn, np.asarray(x_np.sum()), rtol=1e-4, atol=0)
     benchmark.extra_info["gbytes"] = 4 * N / 1e9
-    benchmark.pedantic(fn, rounds=10, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(fn, rounds=20, iterations=1, warmup_rounds=1)

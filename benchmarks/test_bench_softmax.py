@@ -36,4 +36,4 @@ def test_softmax(benchmark, impl):
     x_np = np.random.default_rng(2).standard_normal(SHAPE, dtype=np.float32)
     fn = _softmax_fn(impl, make_input(impl, x_np))
     check_once(impl, fn, numpy_softmax(x_np), rtol=1e-4, atol=1e-8)
-    benchmark.pedantic(fn, rounds=10, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(fn, rounds=20, iterations=1, warmup_rounds=1)

@@ -101,7 +101,8 @@ static inline int64_t pg_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 /* --------------------------------------------------- vector types and primitives -- */
 /* P##_v: aligned vector (packed buffers); P##_u: unaligned, aliasing-safe (user memory).
    P##_bcast: scalar -> all lanes.  P##_fma: a*b + c.
-   P##_store_part: C[0:n] (+)= x[0:n] for the n < VL trailing columns of a tile row. */
+   P##_store_part: C[0:n] (+)= x[0:n] for the n < VL trailing columns of a tile row.
+   P##_load_part: x[0:n] = p[0:n], other lanes 0 (never reads past p[n-1]). */
 typedef float pg_f32_v __attribute__((vector_size(PG_VBYTES)));
 typedef double pg_f64_v __attribute__((vector_size(PG_VBYTES)));
 typedef float pg_f32_u __attribute__((vector_size(PG_VBYTES), aligned(4), may_alias));
@@ -116,7 +117,15 @@ typedef double pg_f64_u __attribute__((vector_size(PG_VBYTES), aligned(8), may_a
     }
 #define PG_GENERIC_FMA(T, P) /* contracted to an FMA instruction where the target has one */ \
     PG_INLINE P##_v P##_fma(P##_v a, P##_v b, P##_v c) { return a * b + c; }
-#define PG_GENERIC_STORE_PART(T, P)                                                         \
+#define PG_GENERIC_PARTIAL(T, P)                                                            \
+    PG_INLINE P##_v P##_load_part(const T *p, int n)                                        \
+    {                                                                                       \
+        T t[PG_VBYTES / sizeof(T)] = {0};                                                   \
+        P##_v x;                                                                            \
+        memcpy(t, p, n * sizeof(T));                                                        \
+        memcpy(&x, t, sizeof x);                                                            \
+        return x;                                                                           \
+    }                                                                                       \
     PG_INLINE void P##_store_part(T *p, P##_v x, int n, int beta)                           \
     {                                                                                       \
         T t[PG_VBYTES / sizeof(T)];                                                         \
@@ -124,11 +133,29 @@ typedef double pg_f64_u __attribute__((vector_size(PG_VBYTES), aligned(8), may_a
         for (int j = 0; j < n; j++) p[j] = beta ? p[j] + t[j] : t[j];                       \
     }
 
+/* P##_pack_t: transposing copy d[k*ld + i] = s[i*si + k] for i < n, k < kc, and zeros
+   for n <= i < ld. */
+#define PG_GENERIC_PACK_T(T, P)                                                             \
+    static void P##_pack_t(T *restrict d, int64_t ld, const T *s, int64_t si, int64_t n,    \
+                           int64_t kc)                                                      \
+    {                                                                                       \
+        for (int64_t i = 0; i < ld; i++)                                                    \
+            for (int64_t k = 0; k < kc; k++) d[k * ld + i] = i < n ? s[i * si + k] : (T)0;  \
+    }
+
 #if defined(__AVX512F__)
 PG_INLINE pg_f32_v pg_f32_bcast(float x) { return _mm512_set1_ps(x); }
 PG_INLINE pg_f64_v pg_f64_bcast(double x) { return _mm512_set1_pd(x); }
 PG_INLINE pg_f32_v pg_f32_fma(pg_f32_v a, pg_f32_v b, pg_f32_v c) { return _mm512_fmadd_ps(a, b, c); }
 PG_INLINE pg_f64_v pg_f64_fma(pg_f64_v a, pg_f64_v b, pg_f64_v c) { return _mm512_fmadd_pd(a, b, c); }
+PG_INLINE pg_f32_v pg_f32_load_part(const float *p, int n)
+{
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
+}
+PG_INLINE pg_f64_v pg_f64_load_part(const double *p, int n)
+{
+    return _mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1), p);
+}
 PG_INLINE void pg_f32_store_part(float *p, pg_f32_v x, int n, int beta)
 {
     __mmask16 m = (__mmask16)((1u << n) - 1);
@@ -141,6 +168,97 @@ PG_INLINE void pg_f64_store_part(double *p, pg_f64_v x, int n, int beta)
     if (beta) x += _mm512_maskz_loadu_pd(m, p);
     _mm512_mask_storeu_pd(p, m, x);
 }
+
+/* In-register transposes: 16 x 16 floats, 8 x 8 doubles.  Each output vector gathers one
+   128-bit lane from each of four vectors; see pg_lanes4. */
+PG_INLINE void pg_lanes4_ps(__m512 *o, __m512 u0, __m512 u1, __m512 u2, __m512 u3)
+{
+    __m512 x = _mm512_shuffle_f32x4(u0, u1, 0x44), y = _mm512_shuffle_f32x4(u0, u1, 0xEE);
+    __m512 x2 = _mm512_shuffle_f32x4(u2, u3, 0x44), y2 = _mm512_shuffle_f32x4(u2, u3, 0xEE);
+    o[0] = _mm512_shuffle_f32x4(x, x2, 0x88); /* lane 0 of u0, u1, u2, u3 */
+    o[1] = _mm512_shuffle_f32x4(x, x2, 0xDD); /* lane 1 of ... */
+    o[2] = _mm512_shuffle_f32x4(y, y2, 0x88);
+    o[3] = _mm512_shuffle_f32x4(y, y2, 0xDD);
+}
+
+static void pg_f32_pack_t(float *restrict d, int64_t ld, const float *s, int64_t si, int64_t n,
+                          int64_t kc)
+{
+    for (int64_t i0 = 0; i0 < ld; i0 += 16) { /* rows i0.. land in columns i0.. of d */
+        const int rn = (int)pg_min(16, n - i0); /* rows that exist (<= 0: all padding) */
+        const __mmask16 smask = (__mmask16)((1u << pg_min(16, ld - i0)) - 1);
+        for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+            const int kn = (int)pg_min(16, kc - k0);
+            const __mmask16 lmask = (__mmask16)((1u << kn) - 1);
+            __m512 r[16], t[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) /* rows i0+i, columns k0.. (zero past the ends) */
+                r[i] = i < rn ? _mm512_maskz_loadu_ps(lmask, s + (i0 + i) * si + k0)
+                              : _mm512_setzero_ps();
+#pragma GCC unroll 8
+            for (int i = 0; i < 16; i += 2) { /* lane j: (r_i[4j], r_i+1[4j], r_i[4j+1], ..) */
+                t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 16; i += 4) { /* r[i+c] lane j: rows i..i+3 of column 4j+c */
+                __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+                __m512d c = _mm512_castps_pd(t[i + 2]), e = _mm512_castps_pd(t[i + 3]);
+                r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+                r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+                r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, e));
+                r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, e));
+            }
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) { /* columns c, 4+c, 8+c, 12+c: store them */
+                __m512 o[4];
+                pg_lanes4_ps(o, r[c], r[4 + c], r[8 + c], r[12 + c]);
+                for (int j = 0; j < 4; j++)
+                    if (4 * j + c < kn) _mm512_mask_storeu_ps(d + (k0 + 4 * j + c) * ld + i0, smask, o[j]);
+            }
+        }
+    }
+}
+
+PG_INLINE void pg_lanes4_pd(__m512d *o, __m512d u0, __m512d u1, __m512d u2, __m512d u3)
+{
+    __m512d x = _mm512_shuffle_f64x2(u0, u1, 0x44), y = _mm512_shuffle_f64x2(u0, u1, 0xEE);
+    __m512d x2 = _mm512_shuffle_f64x2(u2, u3, 0x44), y2 = _mm512_shuffle_f64x2(u2, u3, 0xEE);
+    o[0] = _mm512_shuffle_f64x2(x, x2, 0x88);
+    o[1] = _mm512_shuffle_f64x2(x, x2, 0xDD);
+    o[2] = _mm512_shuffle_f64x2(y, y2, 0x88);
+    o[3] = _mm512_shuffle_f64x2(y, y2, 0xDD);
+}
+
+static void pg_f64_pack_t(double *restrict d, int64_t ld, const double *s, int64_t si, int64_t n,
+                          int64_t kc)
+{
+    for (int64_t i0 = 0; i0 < ld; i0 += 8) { /* rows i0.. land in columns i0.. of d */
+        const int rn = (int)pg_min(8, n - i0); /* rows that exist (<= 0: all padding) */
+        const __mmask8 smask = (__mmask8)((1u << pg_min(8, ld - i0)) - 1);
+        for (int64_t k0 = 0; k0 < kc; k0 += 8) {
+            const int kn = (int)pg_min(8, kc - k0);
+            const __mmask8 lmask = (__mmask8)((1u << kn) - 1);
+            __m512d r[8], t[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                r[i] = i < rn ? _mm512_maskz_loadu_pd(lmask, s + (i0 + i) * si + k0)
+                              : _mm512_setzero_pd();
+#pragma GCC unroll 4
+            for (int i = 0; i < 8; i += 2) { /* t[i+c] lane j: rows i, i+1 of column 2j+c */
+                t[i] = _mm512_unpacklo_pd(r[i], r[i + 1]);
+                t[i + 1] = _mm512_unpackhi_pd(r[i], r[i + 1]);
+            }
+#pragma GCC unroll 2
+            for (int c = 0; c < 2; c++) { /* columns c, 2+c, 4+c, 6+c */
+                __m512d o[4];
+                pg_lanes4_pd(o, t[c], t[2 + c], t[4 + c], t[6 + c]);
+                for (int j = 0; j < 4; j++)
+                    if (2 * j + c < kn) _mm512_mask_storeu_pd(d + (k0 + 2 * j + c) * ld + i0, smask, o[j]);
+            }
+        }
+    }
+}
 #elif defined(__AVX__)
 PG_INLINE pg_f32_v pg_f32_bcast(float x) { return _mm256_set1_ps(x); }
 PG_INLINE pg_f64_v pg_f64_bcast(double x) { return _mm256_set1_pd(x); }
@@ -151,15 +269,19 @@ PG_INLINE pg_f64_v pg_f64_fma(pg_f64_v a, pg_f64_v b, pg_f64_v c) { return _mm25
 PG_GENERIC_FMA(float, pg_f32)
 PG_GENERIC_FMA(double, pg_f64)
 #endif
-PG_GENERIC_STORE_PART(float, pg_f32)
-PG_GENERIC_STORE_PART(double, pg_f64)
+PG_GENERIC_PARTIAL(float, pg_f32)
+PG_GENERIC_PARTIAL(double, pg_f64)
+PG_GENERIC_PACK_T(float, pg_f32)
+PG_GENERIC_PACK_T(double, pg_f64)
 #else
 PG_GENERIC_BCAST(float, pg_f32)
 PG_GENERIC_BCAST(double, pg_f64)
 PG_GENERIC_FMA(float, pg_f32)
 PG_GENERIC_FMA(double, pg_f64)
-PG_GENERIC_STORE_PART(float, pg_f32)
-PG_GENERIC_STORE_PART(double, pg_f64)
+PG_GENERIC_PARTIAL(float, pg_f32)
+PG_GENERIC_PARTIAL(double, pg_f64)
+PG_GENERIC_PACK_T(float, pg_f32)
+PG_GENERIC_PACK_T(double, pg_f64)
 #endif
 
 /* Per-thread scratch buffer, grown on demand and kept for the thread's lifetime
@@ -186,6 +308,16 @@ static char *pg_scratch(size_t bytes)
      P##_tiny   : plain triple loop for very small products                               */
 #define PG_DEFINE_TYPE(T, P)                                                                        \
     enum { P##_VL = PG_VBYTES / sizeof(T), P##_NR = PG_NV * P##_VL };                               \
+                                                                                                    \
+    static void P##_scatter(T *c, int64_t rsc, int64_t csc, int rows, int cols, const T *t,         \
+                            int beta)                                                               \
+    {                                                                                               \
+        for (int i = 0; i < rows; i++)                                                              \
+            for (int j = 0; j < cols; j++) {                                                        \
+                T *p = c + i * rsc + j * csc, r = t[i * P##_NR + j];                                \
+                *p = beta ? *p + r : r;                                                             \
+            }                                                                                       \
+    }                                                                                               \
                                                                                                     \
     /* rows and nv are compile-time constants at every call site, so the loops over them            \
        unroll completely and acc[][] lives in registers. */                                         \
@@ -222,27 +354,41 @@ static char *pg_scratch(size_t bytes)
                         P##_store_part(p, acc[i][v], cols - v * P##_VL, beta);                      \
                     }                                                                               \
                 }                                                                                   \
-        } else { /* strided C: element by element */                                                \
+        } else { /* strided C: through a scratch tile */                                            \
+            P##_v t[PG_MR][PG_NV];                                                                  \
             for (int i = 0; i < rows; i++)                                                          \
-                for (int v = 0; v < nv; v++)                                                        \
-                    for (int j = v * P##_VL; j < cols && j < (v + 1) * P##_VL; j++) {               \
-                        T *p = c + i * rsc + j * csc;                                               \
-                        T r = acc[i][v][j - v * P##_VL];                                            \
-                        *p = beta ? *p + r : r;                                                     \
-                    }                                                                               \
+                for (int v = 0; v < nv; v++) t[i][v] = acc[i][v];                                   \
+            P##_scatter(c, rsc, csc, rows, cols, (const T *)t, beta);                               \
         }                                                                                           \
     }                                                                                               \
                                                                                                     \
-    static void P##_kernel(int rows, int cols, int64_t kc, const void *a, const void *b,            \
-                           void *c, int64_t rsc, int64_t csc, int beta)                             \
+    static void P##_kernel(int rows, int cols, int64_t kc, const void *a_, const void *b_,          \
+                           void *c_, int64_t rsc, int64_t csc, int beta)                            \
     {                                                                                               \
-        const T *pa = (const T *)a, *pb = (const T *)b;                                             \
-        T *pc = (T *)c;                                                                             \
-        /* one fully unrolled copy per row count (edge panels) and vector count */                  \
-        if (cols > P##_VL) {                                                                        \
-            switch (rows) { PG_KCASES(P, PG_NV) }                                                   \
-        } else {                                                                                    \
-            switch (rows) { PG_KCASES(P, 1) }                                                       \
+        const T *a = (const T *)a_, *b = (const T *)b_;                                             \
+        T *c = (T *)c_;                                                                             \
+        const int wide = cols > P##_VL; /* else one vector covers the columns */                    \
+        if (rows == PG_MR) {                                                                        \
+            if (wide) P##_kbody(PG_MR, PG_NV, kc, a, b, c, rsc, csc, cols, beta);                   \
+            else P##_kbody(PG_MR, 1, kc, a, b, c, rsc, csc, cols, beta);                            \
+            return;                                                                                 \
+        }                                                                                           \
+        /* Edge panel: split rows (< MR <= 16) into 8 + 4 + 2 + 1 pieces, so that only five         \
+           row counts need an unrolled copy of the kernel. */                                       \
+        for (int part = 8; part >= 1; part /= 2) {                                                  \
+            if (!(rows & part)) continue;                                                           \
+            switch (part * 2 + wide) {                                                              \
+            case 16: P##_kbody(8, 1, kc, a, b, c, rsc, csc, cols, beta); break;                     \
+            case 17: P##_kbody(8, PG_NV, kc, a, b, c, rsc, csc, cols, beta); break;                 \
+            case 8: P##_kbody(4, 1, kc, a, b, c, rsc, csc, cols, beta); break;                      \
+            case 9: P##_kbody(4, PG_NV, kc, a, b, c, rsc, csc, cols, beta); break;                  \
+            case 4: P##_kbody(2, 1, kc, a, b, c, rsc, csc, cols, beta); break;                      \
+            case 5: P##_kbody(2, PG_NV, kc, a, b, c, rsc, csc, cols, beta); break;                  \
+            case 2: P##_kbody(1, 1, kc, a, b, c, rsc, csc, cols, beta); break;                      \
+            default: P##_kbody(1, PG_NV, kc, a, b, c, rsc, csc, cols, beta); break;                 \
+            }                                                                                       \
+            a += part; /* the next rows of the same packed panel */                                 \
+            c += part * rsc;                                                                        \
         }                                                                                           \
     }                                                                                               \
                                                                                                     \
@@ -254,22 +400,23 @@ static char *pg_scratch(size_t bytes)
     {                                                                                               \
         T *restrict d = (T *)dst;                                                                   \
         const T *s = (const T *)src;                                                                \
-        if (si == 1 && n == P##_NR && ld == P##_NR) { /* full B panel of a row-major B */           \
+        if (si == 1 && ld == P##_NR) { /* B panel of a row-major B (zero-padded vectors) */         \
             for (int64_t k = 0; k < kc; k++)                                                        \
-                for (int v = 0; v < PG_NV; v++)                                                     \
-                    *(P##_v *)(d + k * P##_NR + v * P##_VL) = *(const P##_u *)(s + k * sk + v * P##_VL); \
+                for (int v = 0; v < PG_NV; v++) {                                                   \
+                    const int m = (int)n - v * P##_VL;                                              \
+                    P##_v x = {0};                                                                  \
+                    if (m >= P##_VL) x = *(const P##_u *)(s + k * sk + v * P##_VL);                 \
+                    else if (m > 0) x = P##_load_part(s + k * sk + v * P##_VL, m);                  \
+                    *(P##_v *)(d + k * P##_NR + v * P##_VL) = x;                                    \
+                }                                                                                   \
+            return;                                                                                 \
+        } else if (si == 1 && n == PG_MR && ld == PG_MR) { /* full A panel, column-major A */       \
+            for (int64_t k = 0; k < kc; k++) memcpy(d + k * PG_MR, s + k * sk, PG_MR * sizeof(T));  \
         } else if (si == 1) { /* rows of the panel are contiguous in memory */                      \
             for (int64_t k = 0; k < kc; k++) memcpy(d + k * ld, s + k * sk, n * sizeof(T));         \
-        } else if (sk == 1) { /* transpose, in tiles of 16 k so reads and writes stay in L1 */      \
-            for (int64_t k0 = 0; k0 < kc; k0 += 16) {                                               \
-                if (kc - k0 >= 16) {                                                                \
-                    for (int64_t i = 0; i < n; i++)                                                 \
-                        for (int k = 0; k < 16; k++) d[(k0 + k) * ld + i] = s[i * si + k0 + k];     \
-                } else {                                                                            \
-                    for (int64_t i = 0; i < n; i++)                                                 \
-                        for (int64_t k = k0; k < kc; k++) d[k * ld + i] = s[i * si + k];            \
-                }                                                                                   \
-            }                                                                                       \
+        } else if (sk == 1) { /* k contiguous: a transpose (which also pads) */                     \
+            P##_pack_t(d, ld, s, si, n, kc);                                                        \
+            return;                                                                                 \
         } else {                                                                                    \
             for (int64_t k = 0; k < kc; k++)                                                        \
                 for (int64_t i = 0; i < n; i++) d[k * ld + i] = s[i * si + k * sk];                 \
@@ -381,18 +528,9 @@ static char *pg_scratch(size_t bytes)
             }                                                                                       \
     }
 
-/* The cases of P##_kernel's switch: one per row count 1..16 (counts above MR are clamped
-   so the unused cases still compile). */
-#define PG_KCASE(P, n, nv)                                                                  \
-    case n:                                                                                 \
-        P##_kbody((n) <= PG_MR ? (n) : PG_MR, nv, kc, pa, pb, pc, rsc, csc, cols, beta);    \
-        break;
-#define PG_KCASES(P, nv)                                                                    \
-    PG_KCASE(P, 1, nv) PG_KCASE(P, 2, nv) PG_KCASE(P, 3, nv) PG_KCASE(P, 4, nv)             \
-    PG_KCASE(P, 5, nv) PG_KCASE(P, 6, nv) PG_KCASE(P, 7, nv) PG_KCASE(P, 8, nv)             \
-    PG_KCASE(P, 9, nv) PG_KCASE(P, 10, nv) PG_KCASE(P, 11, nv) PG_KCASE(P, 12, nv)          \
-    PG_KCASE(P, 13, nv) PG_KCASE(P, 14, nv) PG_KCASE(P, 15, nv) PG_KCASE(P, 16, nv)         \
-    default: break;
+#if PG_MR > 16
+#error "P##_kernel splits edge panels into 8 + 4 + 2 + 1 rows: PG_MR must be <= 16"
+#endif
 
 PG_DEFINE_TYPE(float, pg_f32)
 PG_DEFINE_TYPE(double, pg_f64)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import check
 
 import petagrad as pg
 from petagrad.errors import ShapeError
 from petagrad.ir.ops import Op
-
-from conftest import check
 
 RNG = np.random.default_rng(1234)
 DTYPES = [np.float32, np.float64, np.int32, np.int64]
@@ -336,8 +335,7 @@ def test_einsum_size_zero(device: str) -> None:
 
 
 @pytest.mark.parametrize("subscripts, shapes, message", [
-    ("ij,jk->ik", [(2, 3), (4, 5)], r"subscript 'j' has size 3 in operand 0 but size 4 in "
-                                     r"operand 1"),
+    ("ij,jk->ik", [(2, 3), (4, 5)], r"subscript 'j' has size 3 in operand 0 but size 4"),
     ("ij,jk", [(2, 3)], r"name 2 operand\(s\) but 1 were given"),
     ("i3", [(2, 3)], r"invalid subscript '3'"),
     ("ij->ij->", [(2, 3)], r"more than one '->'"),
@@ -345,8 +343,7 @@ def test_einsum_size_zero(device: str) -> None:
     ("ij->ii", [(2, 3)], r"output subscript 'i' appears more than once"),
     ("ij", [(2, 3, 4)], r"operand 0 has 3 dimension\(s\) .* name 2 and have no '...'"),
     ("ijk", [(2, 3)], r"operand 0 has 2 dimension\(s\)"),
-    ("ii->i", [(2, 3)], r"subscript 'i' is repeated in operand 0 over axes of different sizes"
-                        r" \(2 and 3\)"),
+    ("ii->i", [(2, 3)], r"'i' is repeated in operand 0 over axes of different sizes \(2 and"),
     ("...i->i", [(2, 3)], r"have '...' dimensions but the output has no '...'"),
     ("...i,...i", [(2, 3), (4, 3)], r"a '...' dimension has size 2 in operand 0 but size 4"),
 ])

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 
@@ -39,10 +39,10 @@ from petagrad.api import primitive as P
 from petagrad.api.reduction import arange_index, normalize_axis
 from petagrad.errors import DTypeError, ShapeError
 from petagrad.ir.ops import Op
+from petagrad.ir.view import View
 from petagrad.tensor import Tensor, as_tensor, check_same_device
 
 Shape = tuple[int, ...]
-IndexArray = Union[Tensor, np.ndarray, list, tuple]
 
 _INVALID_INDEX = ("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) "
                   "and integer or boolean arrays are valid indices")
@@ -93,7 +93,7 @@ class _Plan:
     slices: dict[int, _AxisSlice] = field(default_factory=dict)  # by axis of x
     ints: dict[int, int] = field(default_factory=dict)  # axis of x -> position
     t1_shape: Shape = ()
-    t1_source: list[Optional[int]] = field(default_factory=list)  # x axis or None (new)
+    t1_source: list[int | None] = field(default_factory=list)  # x axis or None (new)
     adjacent: bool = True
 
     @property
@@ -298,13 +298,21 @@ def _broadcast_indices(arrays: list[np.ndarray]) -> Shape:
 
 
 def _result_shape(plan: _Plan, index_shape: Shape) -> Shape:
-    advanced_axes = {a for e in plan.advanced for a in e.t1}
-    if not advanced_axes:
+    """The shape of x[index] once the advanced indices broadcast to `index_shape`."""
+    if plan.is_basic:
         return plan.t1_shape
-    first = min(advanced_axes)
-    rest = [s for d, s in enumerate(plan.t1_shape) if d not in advanced_axes]
-    at = len([d for d in range(first) if d not in advanced_axes]) if plan.adjacent else 0
-    return tuple(rest[:at]) + index_shape + tuple(rest[at:])
+    advanced_axes = {a for e in plan.advanced for a in e.t1}
+    rest = tuple(s for d, s in enumerate(plan.t1_shape) if d not in advanced_axes)
+    at = _index_position(plan)
+    return rest[:at] + index_shape + rest[at:]
+
+
+def _index_position(plan: _Plan) -> int:
+    """Where the broadcast index shape sits among the result's axes (NumPy's rule)."""
+    if not plan.adjacent:
+        return 0
+    axes = {a for e in plan.advanced for a in e.t1}
+    return len([d for d in range(min(axes)) if d not in axes])
 
 
 # -- basic indexing: views ----------------------------------------------------------------
@@ -373,33 +381,52 @@ def _zeros(dtype: dtypes.DType, shape: Shape, device: str) -> Tensor:
     return P.const(dtype.np.type(0).item(), dtype, shape, device)
 
 
-def _select_last(values: Tensor, index: Tensor, size: int) -> Tensor:
-    """values[..., index[...]] over a last axis of `size`, as one fused where + reduce:
-    `index` (broadcasting against values' other axes, last axis 1) is compared with
-    arange(size); the one matching element survives the where, the reduce collects it.
-    An index outside [0, size) matches nothing and gives 0."""
-    positions = P.reshape(arange_index(size, values.device), (1,) * (values.ndim - 1) + (size,))
-    shape = E.broadcast_shapes(values.shape, index.shape[:-1] + (size,))
-    # Compare at the full shape: the scheduler realizes an elementwise node that a reduce
-    # reads broadcast, so broadcasting the comparison itself would cost a second kernel.
-    miss = E.not_equal(E.broadcast_to(index, shape), E.broadcast_to(positions, shape))
+def _select(values: Tensor, indices: list[Tensor], sizes: Shape) -> Tensor:
+    """values[..., i1, ..., ip] over the last p axes of `sizes`, each index Tensor
+    broadcasting against values' leading axes (and with p trailing size-1 axes).
+
+    One fused where + reduce: each index is compared with arange(n) along its own axis; the
+    one element that matches them all survives the where and the reduce collects it. An
+    index outside [0, n) matches nothing and gives 0.
+    """
+    lead = len(values.shape) - len(sizes)
+    shape = E.broadcast_shapes(values.shape, *[i.shape[:lead] + sizes for i in indices])
+    miss = None
+    for j, (index, size) in enumerate(zip(indices, sizes)):
+        positions = P.reshape(arange_index(size, values.device),
+                              (1,) * (lead + j) + (size,) + (1,) * (len(sizes) - j - 1))
+        # Compare at the full shape: the scheduler realizes an elementwise node that a
+        # reduce reads broadcast, so broadcasting the comparison would cost another kernel.
+        differs = E.not_equal(E.broadcast_to(index, shape), E.broadcast_to(positions, shape))
+        miss = differs if miss is None else E.logical_or(miss, differs)
     picked = E.where(miss, False if values.dtype.is_bool else 0, values)
     op = Op.RMAX if values.dtype.is_bool else Op.SUM
-    out = P.reduce(op, picked, (picked.ndim - 1,))
-    return P.reshape(out, out.shape[:-1])
+    axes = tuple(range(lead, len(shape)))
+    return P.reshape(P.reduce(op, picked, axes), shape[:lead])
 
 
 def _take_device(x: Tensor, axis: int, index: Tensor) -> Tensor:
     """x.take(index, axis) for an int Tensor index already in [0, size) (one kernel)."""
-    size = x.shape[axis]
-    out_shape = x.shape[:axis] + index.shape + x.shape[axis + 1:]
+    return _take_axes(x, [axis], [index], axis)
+
+
+def _take_axes(x: Tensor, axes: list[int], indices: list[Tensor], at: int) -> Tensor:
+    """x indexed on `axes` by int Tensors (in range, broadcasting together to shape B):
+    the result has x's other axes with B inserted at position `at` among them."""
+    index_shape = E.broadcast_shapes(*[i.shape for i in indices])
+    rest = tuple(s for d, s in enumerate(x.shape) if d not in axes)
+    sizes = tuple(x.shape[a] for a in axes)
+    out_shape = rest[:at] + index_shape + rest[at:]
     if math.prod(out_shape) == 0:
         return _zeros(x.dtype, out_shape, x.device)
-    rest = x.shape[:axis] + x.shape[axis + 1:]
-    moved = P.permute(x, tuple(d for d in range(x.ndim) if d != axis) + (axis,))
-    values = P.reshape(moved, x.shape[:axis] + (1,) * index.ndim + x.shape[axis + 1:] + (size,))
-    index = P.reshape(index, (1,) * axis + index.shape + (1,) * (len(rest) - axis) + (1,))
-    return _select_last(values, index, size)
+    moved = P.permute(x, tuple(d for d in range(x.ndim) if d not in axes) + tuple(axes))
+    values = P.reshape(moved, rest[:at] + (1,) * len(index_shape) + rest[at:] + sizes)
+    placed = []
+    for index in indices:
+        index = P.reshape(index, (1,) * (len(index_shape) - index.ndim) + index.shape)
+        placed.append(P.reshape(index, (1,) * at + index.shape + (1,) * (len(rest) - at)
+                                + (1,) * len(sizes)))
+    return _select(values, placed, sizes)
 
 
 def _take_host(x: Tensor, axis: int, index: np.ndarray) -> Tensor:
@@ -435,16 +462,21 @@ def _row_major_strides(sizes: Shape) -> list[int]:
     return [math.prod(sizes[d + 1:]) for d in range(len(sizes))]
 
 
-def _merge_advanced(t1: Tensor, axes: list[int], adjacent: bool) -> tuple[Tensor, int]:
-    """T1 with its advanced axes merged into one axis; returns it and that axis."""
+def _merge_advanced(t1: Tensor, axes: list[int], adjacent: bool) -> tuple[Tensor, int] | None:
+    """T1 with its advanced axes merged into one axis, and that axis; None when the merge
+    is not a free view (it would copy T1)."""
     sizes = tuple(t1.shape[a] for a in axes)
+    order = tuple(range(t1.ndim))
     if not adjacent:
-        rest = [d for d in range(t1.ndim) if d not in axes]
-        t1 = P.permute(t1, tuple(axes) + tuple(rest))
+        order = tuple(axes) + tuple(d for d in range(t1.ndim) if d not in axes)
         axes = list(range(len(axes)))
     at = axes[0]
-    merged = t1.shape[:at] + (math.prod(sizes),) + t1.shape[at + len(axes):]
-    return P.reshape(t1, merged), at
+    moved = tuple(t1.shape[d] for d in order)
+    merged = moved[:at] + (math.prod(sizes),) + moved[at + len(axes):]
+    view = t1.node.view if t1.node.op is Op.VIEW else View.contiguous(t1.shape)
+    if view.permute(order).reshape(merged) is None:
+        return None
+    return P.reshape(P.permute(t1, order), merged), at
 
 
 def getitem(x: Tensor, index: Any) -> Tensor:
@@ -457,9 +489,17 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     axes = [a for t1_axes, _ in advanced for a in t1_axes]
     arrays = [a for _, group in advanced for a in group]
     index_shape = _broadcast_indices(arrays)
-    flat = _flat_index(arrays, tuple(t1.shape[a] for a in axes), index_shape)
-    merged, at = _merge_advanced(t1, axes, plan.adjacent)
-    return _take_host(merged, at, flat)
+    at = _index_position(plan)
+    if len(axes) == 1:
+        return _take_host(t1, axes[0], np.broadcast_to(arrays[0], index_shape))
+    if math.prod(index_shape) == 0 or 0 in t1.shape:
+        return _zeros(x.dtype, _result_shape(plan, index_shape), x.device)
+    merged = _merge_advanced(t1, axes, plan.adjacent)
+    if merged is not None:
+        flat = _flat_index(arrays, tuple(t1.shape[a] for a in axes), index_shape)
+        return _take_host(merged[0], merged[1], flat)
+    uploaded = [Tensor(np.ascontiguousarray(a), device=x.device) for a in arrays]
+    return _take_axes(t1, axes, uploaded, at)
 
 
 # -- assignment ---------------------------------------------------------------------------
@@ -493,8 +533,8 @@ def _fit_value(value: Tensor, shape: Shape, advanced: bool = False) -> Tensor:
     return P.reshape(value, vshape)
 
 
-def _axis_mask(size: int, position: Optional[int], sl: Optional[_AxisSlice],
-               device: str) -> Optional[Tensor]:
+def _axis_mask(size: int, position: int | None, sl: _AxisSlice | None,
+               device: str) -> Tensor | None:
     """A 1-D bool Tensor marking the written positions of one axis (None: all of them)."""
     if position is not None:
         first, count, step = position, 1, 1
@@ -592,15 +632,7 @@ def _scatter(t1: Tensor, plan: _Plan, value: Tensor, result_shape: Shape) -> Ten
     return E.where(hit, P.permute(gathered, tuple(order)), t1)
 
 
-def _index_position(plan: _Plan) -> int:
-    """Where the broadcast index shape sits in the result."""
-    if not plan.adjacent:
-        return 0
-    axes = {a for e in plan.advanced for a in e.t1}
-    return len([d for d in range(min(axes)) if d not in axes])
-
-
-def _masked_write(t1: Tensor, entry: _Entry, plan: _Plan, value: Tensor) -> Optional[Tensor]:
+def _masked_write(t1: Tensor, entry: _Entry, plan: _Plan, value: Tensor) -> Tensor | None:
     """T1 after `T1[mask] = value` as one where, when value does not vary along the
     masked elements (`t[t > 0] = 0`): the mask stays lazy. None when it does vary."""
     at = _index_position(plan)
@@ -676,7 +708,7 @@ def _snapshot(x: Tensor) -> Tensor:
     return old
 
 
-def _try_fit(value: Tensor, shape: Shape) -> Optional[Tensor]:
+def _try_fit(value: Tensor, shape: Shape) -> Tensor | None:
     try:
         return _fit_value(value, shape)
     except ShapeError:
@@ -693,7 +725,7 @@ def _host_index(indices: Any, name: str) -> np.ndarray:
     return array.astype(np.int64)
 
 
-def take(x: Any, indices: Any, axis: Optional[int] = None, mode: str = "raise") -> Tensor:
+def take(x: Any, indices: Any, axis: int | None = None, mode: str = "raise") -> Tensor:
     """numpy.take: elements of x at `indices` along `axis` (the flattened x when None).
 
     mode "raise" checks the indices (a Tensor index is read back to check it); "wrap" and
@@ -732,7 +764,7 @@ def take(x: Any, indices: Any, axis: Optional[int] = None, mode: str = "raise") 
     return _take_host(x, axis, index)
 
 
-def take_along_axis(x: Any, indices: Any, axis: Optional[int] = -1) -> Tensor:
+def take_along_axis(x: Any, indices: Any, axis: int | None = -1) -> Tensor:
     """numpy.take_along_axis: out[..., i, ...] = x[..., indices[..., i, ...], ...]; x and
     indices broadcast against each other on the other axes."""
     x = as_tensor(x)
@@ -760,7 +792,7 @@ def take_along_axis(x: Any, indices: Any, axis: Optional[int] = -1) -> Tensor:
     moved = P.permute(x, tuple(d for d in range(x.ndim) if d != axis) + (axis,))
     values = P.reshape(moved, others_x + (size,))
     index_tensor = P.reshape(Tensor(index, device=x.device), index.shape + (1,))
-    return _select_last(values, index_tensor, size)
+    return _select(values, [index_tensor], (size,))
 
 
 def gather(x: Any, dim: int, index: Any) -> Tensor:

@@ -12,7 +12,8 @@ Imports: petagrad.dtypes, errors, ir, tensor, api.
 from __future__ import annotations
 
 import math
-from typing import Any, Hashable, Optional, Sequence, Union
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from petagrad.ir.ops import Op
 from petagrad.ir.view import View
 from petagrad.tensor import Tensor, as_tensor, check_same_device
 
-Operand = Union[Tensor, np.ndarray, list, bool, int, float]
+Operand = Tensor | np.ndarray | list | bool | int | float
 Shape = tuple[int, ...]
 
 MATMUL_SIGNATURE = "(n?,k),(k,m?)->(n?,m?)"

@@ -61,22 +61,17 @@ def match_gemm(kernel: Kernel) -> Optional[GemmCall]:
         return None
     shape, k_axis = kernel.shape, kernel.reduce_axes[0]
     out_strides = contiguous_strides(kernel.output_shape)
-    m_axes, n_axes, batch_axes = [], [], []
+    only_a, only_b, batch_axes = [], [], []
     for d, size in enumerate(shape):
         if d == k_axis or size == 1:
             continue
         moves_a, moves_b = view_a.strides[d] != 0, view_b.strides[d] != 0
-        if moves_a and not moves_b:
-            m_axes.append(d)
-        elif moves_b and not moves_a:
-            n_axes.append(d)
-        else:
-            batch_axes.append(d)
-    if len(n_axes) > 1 and not m_axes:
-        slot_a, view_a, slot_b, view_b = slot_b, view_b, slot_a, view_a
-        m_axes, n_axes = n_axes, m_axes
-    if len(m_axes) > 1 or len(n_axes) > 1:
-        return None
+        (only_a if moves_a and not moves_b else only_b if moves_b and not moves_a
+         else batch_axes).append(d)
+    # the innermost axis each operand moves along alone is M (or N); the other such axes
+    # are batch axes that broadcast the other operand (stride 0)
+    m_axes, n_axes = only_a[-1:], only_b[-1:]
+    batch_axes = sorted(batch_axes + only_a[:-1] + only_b[:-1])
     merged = [_merge_batch(batch_axes, shape, s) for s in (view_a.strides, view_b.strides,
                                                            out_strides)]
     if any(s is None for s in merged):
