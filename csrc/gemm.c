@@ -88,9 +88,17 @@
 #ifndef PG_MIN_FMA_PER_THREAD /* less work than this per thread: use fewer threads */
 #define PG_MIN_FMA_PER_THREAD (64 * 64 * 64)
 #endif
+#ifndef PG_PACK_COST /* cost of packing one element, in multiply-adds (thread split) */
+#define PG_PACK_COST 8
+#endif
 #ifndef PG_TINY_FMA /* products this small skip packing entirely */
 #define PG_TINY_FMA (8 * 8 * 8)
 #endif
+
+#if PG_MR > 16
+#error "edge panels are split into 8 + 4 + 2 + 1 rows: PG_MR must be <= 16"
+#endif
+#define PG_PART(n) ((n) < PG_MR ? (n) : 1) /* an edge-panel part size that can occur */
 
 #define PG_ALIGN 64
 #define PG_INLINE static inline __attribute__((always_inline))
@@ -115,7 +123,7 @@ typedef double pg_f64_u __attribute__((vector_size(PG_VBYTES), aligned(8), may_a
         for (int l = 0; l < (int)(PG_VBYTES / sizeof(T)); l++) r[l] = x;                   \
         return r;                                                                           \
     }
-#define PG_GENERIC_FMA(T, P) /* contracted to an FMA instruction where the target has one */ \
+#define PG_GENERIC_FMA(T, P) /* gcc contracts it to an FMA where the target has one */   \
     PG_INLINE P##_v P##_fma(P##_v a, P##_v b, P##_v c) { return a * b + c; }
 #define PG_GENERIC_PARTIAL(T, P)                                                            \
     PG_INLINE P##_v P##_load_part(const T *p, int n)                                        \
@@ -146,8 +154,14 @@ typedef double pg_f64_u __attribute__((vector_size(PG_VBYTES), aligned(8), may_a
 #if defined(__AVX512F__)
 PG_INLINE pg_f32_v pg_f32_bcast(float x) { return _mm512_set1_ps(x); }
 PG_INLINE pg_f64_v pg_f64_bcast(double x) { return _mm512_set1_pd(x); }
-PG_INLINE pg_f32_v pg_f32_fma(pg_f32_v a, pg_f32_v b, pg_f32_v c) { return _mm512_fmadd_ps(a, b, c); }
-PG_INLINE pg_f64_v pg_f64_fma(pg_f64_v a, pg_f64_v b, pg_f64_v c) { return _mm512_fmadd_pd(a, b, c); }
+PG_INLINE pg_f32_v pg_f32_fma(pg_f32_v a, pg_f32_v b, pg_f32_v c)
+{
+    return _mm512_fmadd_ps(a, b, c);
+}
+PG_INLINE pg_f64_v pg_f64_fma(pg_f64_v a, pg_f64_v b, pg_f64_v c)
+{
+    return _mm512_fmadd_pd(a, b, c);
+}
 PG_INLINE pg_f32_v pg_f32_load_part(const float *p, int n)
 {
     return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
@@ -169,8 +183,9 @@ PG_INLINE void pg_f64_store_part(double *p, pg_f64_v x, int n, int beta)
     _mm512_mask_storeu_pd(p, m, x);
 }
 
-/* In-register transposes: 16 x 16 floats, 8 x 8 doubles.  Each output vector gathers one
-   128-bit lane from each of four vectors; see pg_lanes4. */
+/* P##_pack_t with in-register transposes of 16 x 16 floats / 8 x 8 doubles (unpack within
+   128-bit lanes, then pg_lanes4 gathers lane j of four vectors into one).  Masked loads and
+   stores handle the ragged edges, so nothing outside the operands is ever touched. */
 PG_INLINE void pg_lanes4_ps(__m512 *o, __m512 u0, __m512 u1, __m512 u2, __m512 u3)
 {
     __m512 x = _mm512_shuffle_f32x4(u0, u1, 0x44), y = _mm512_shuffle_f32x4(u0, u1, 0xEE);
@@ -214,7 +229,8 @@ static void pg_f32_pack_t(float *restrict d, int64_t ld, const float *s, int64_t
                 __m512 o[4];
                 pg_lanes4_ps(o, r[c], r[4 + c], r[8 + c], r[12 + c]);
                 for (int j = 0; j < 4; j++)
-                    if (4 * j + c < kn) _mm512_mask_storeu_ps(d + (k0 + 4 * j + c) * ld + i0, smask, o[j]);
+                    if (4 * j + c < kn)
+                        _mm512_mask_storeu_ps(d + (k0 + 4 * j + c) * ld + i0, smask, o[j]);
             }
         }
     }
@@ -254,7 +270,8 @@ static void pg_f64_pack_t(double *restrict d, int64_t ld, const double *s, int64
                 __m512d o[4];
                 pg_lanes4_pd(o, t[c], t[2 + c], t[4 + c], t[6 + c]);
                 for (int j = 0; j < 4; j++)
-                    if (2 * j + c < kn) _mm512_mask_storeu_pd(d + (k0 + 2 * j + c) * ld + i0, smask, o[j]);
+                    if (2 * j + c < kn)
+                        _mm512_mask_storeu_pd(d + (k0 + 2 * j + c) * ld + i0, smask, o[j]);
             }
         }
     }
@@ -263,8 +280,14 @@ static void pg_f64_pack_t(double *restrict d, int64_t ld, const double *s, int64
 PG_INLINE pg_f32_v pg_f32_bcast(float x) { return _mm256_set1_ps(x); }
 PG_INLINE pg_f64_v pg_f64_bcast(double x) { return _mm256_set1_pd(x); }
 #ifdef __FMA__
-PG_INLINE pg_f32_v pg_f32_fma(pg_f32_v a, pg_f32_v b, pg_f32_v c) { return _mm256_fmadd_ps(a, b, c); }
-PG_INLINE pg_f64_v pg_f64_fma(pg_f64_v a, pg_f64_v b, pg_f64_v c) { return _mm256_fmadd_pd(a, b, c); }
+PG_INLINE pg_f32_v pg_f32_fma(pg_f32_v a, pg_f32_v b, pg_f32_v c)
+{
+    return _mm256_fmadd_ps(a, b, c);
+}
+PG_INLINE pg_f64_v pg_f64_fma(pg_f64_v a, pg_f64_v b, pg_f64_v c)
+{
+    return _mm256_fmadd_pd(a, b, c);
+}
 #else
 PG_GENERIC_FMA(float, pg_f32)
 PG_GENERIC_FMA(double, pg_f64)
@@ -285,9 +308,27 @@ PG_GENERIC_PACK_T(double, pg_f64)
 #endif
 
 /* Per-thread scratch buffer, grown on demand and kept for the thread's lifetime
-   (OpenMP threads persist, so repeated calls pay for neither malloc nor page faults). */
+   (OpenMP threads persist, so repeated calls pay for neither malloc nor page faults).
+   With OpenMP (hence pthreads) a thread-specific key frees it when its thread exits. */
 static _Thread_local char *pg_buf;
 static _Thread_local size_t pg_buf_cap;
+
+#if defined(_OPENMP) && defined(__has_include)
+#if __has_include(<pthread.h>)
+#include <pthread.h>
+#define PG_BUF_KEY 1
+static pthread_key_t pg_buf_key;
+static int pg_buf_key_ok;
+__attribute__((constructor)) static void pg_buf_key_init(void)
+{
+    pg_buf_key_ok = pthread_key_create(&pg_buf_key, free) == 0;
+}
+__attribute__((destructor)) static void pg_buf_key_fini(void)
+{
+    if (pg_buf_key_ok) pthread_key_delete(pg_buf_key); /* no destructor calls after unload */
+}
+#endif
+#endif
 
 static char *pg_scratch(size_t bytes)
 {
@@ -296,6 +337,9 @@ static char *pg_scratch(size_t bytes)
         free(pg_buf);
         pg_buf = aligned_alloc(PG_ALIGN, bytes);
         pg_buf_cap = pg_buf ? bytes : 0;
+#ifdef PG_BUF_KEY
+        if (pg_buf_key_ok) pthread_setspecific(pg_buf_key, pg_buf);
+#endif
     }
     return pg_buf;
 }
@@ -306,231 +350,229 @@ static char *pg_scratch(size_t bytes)
      P##_pack   : copy an n x kc strided block into a panel, dst[k*ld + i] = src[i*si + k*sk]
      P##_gemv   : y = X v (matrix-vector, no packing)
      P##_tiny   : plain triple loop for very small products                               */
-#define PG_DEFINE_TYPE(T, P)                                                                        \
-    enum { P##_VL = PG_VBYTES / sizeof(T), P##_NR = PG_NV * P##_VL };                               \
-                                                                                                    \
-    static void P##_scatter(T *c, int64_t rsc, int64_t csc, int rows, int cols, const T *t,         \
-                            int beta)                                                               \
-    {                                                                                               \
-        for (int i = 0; i < rows; i++)                                                              \
-            for (int j = 0; j < cols; j++) {                                                        \
-                T *p = c + i * rsc + j * csc, r = t[i * P##_NR + j];                                \
-                *p = beta ? *p + r : r;                                                             \
-            }                                                                                       \
-    }                                                                                               \
-                                                                                                    \
-    /* rows and nv are compile-time constants at every call site, so the loops over them            \
-       unroll completely and acc[][] lives in registers. */                                         \
-    PG_INLINE void P##_kbody(const int rows, const int nv, int64_t kc, const T *restrict a,         \
-                             const T *restrict b, T *restrict c, int64_t rsc, int64_t csc,          \
-                             int cols, int beta)                                                    \
-    {                                                                                               \
-        P##_v acc[PG_MR][PG_NV];                                                                    \
-        for (int i = 0; i < rows; i++) { /* C is only touched after the k loop: fetch it now */     \
-            __builtin_prefetch(c + i * rsc, 1, 3);                                                  \
-            __builtin_prefetch(c + i * rsc + (cols - 1) * csc, 1, 3);                               \
-        }                                                                                           \
-        for (int i = 0; i < rows; i++)                                                              \
-            for (int v = 0; v < nv; v++) acc[i][v] = (P##_v){0};                                    \
-        for (int64_t k = 0; k < kc; k++) {                                                          \
-            P##_v bv[PG_NV];                                                                        \
-            for (int v = 0; v < nv; v++) bv[v] = *(const P##_v *)(b + v * P##_VL);                  \
-            for (int i = 0; i < rows; i++) {                                                        \
-                P##_v av = P##_bcast(a[i]);                                                         \
-                for (int v = 0; v < nv; v++) acc[i][v] = P##_fma(av, bv[v], acc[i][v]);             \
-            }                                                                                       \
-            a += PG_MR;                                                                             \
-            b += P##_NR;                                                                            \
-        }                                                                                           \
-        if (csc == 1) { /* contiguous C rows: vector stores, masked for the last columns */         \
-            for (int i = 0; i < rows; i++)                                                          \
-                for (int v = 0; v < nv; v++) {                                                      \
-                    T *p = c + i * rsc + v * P##_VL;                                                \
-                    if (cols - v * P##_VL >= P##_VL) {                                              \
-                        P##_v r = acc[i][v];                                                        \
-                        if (beta) r += *(P##_u *)p;                                                 \
-                        *(P##_u *)p = r;                                                            \
-                    } else {                                                                        \
-                        P##_store_part(p, acc[i][v], cols - v * P##_VL, beta);                      \
-                    }                                                                               \
-                }                                                                                   \
-        } else { /* strided C: through a scratch tile */                                            \
-            P##_v t[PG_MR][PG_NV];                                                                  \
-            for (int i = 0; i < rows; i++)                                                          \
-                for (int v = 0; v < nv; v++) t[i][v] = acc[i][v];                                   \
-            P##_scatter(c, rsc, csc, rows, cols, (const T *)t, beta);                               \
-        }                                                                                           \
-    }                                                                                               \
-                                                                                                    \
-    static void P##_kernel(int rows, int cols, int64_t kc, const void *a_, const void *b_,          \
-                           void *c_, int64_t rsc, int64_t csc, int beta)                            \
-    {                                                                                               \
-        const T *a = (const T *)a_, *b = (const T *)b_;                                             \
-        T *c = (T *)c_;                                                                             \
-        const int wide = cols > P##_VL; /* else one vector covers the columns */                    \
-        if (rows == PG_MR) {                                                                        \
-            if (wide) P##_kbody(PG_MR, PG_NV, kc, a, b, c, rsc, csc, cols, beta);                   \
-            else P##_kbody(PG_MR, 1, kc, a, b, c, rsc, csc, cols, beta);                            \
-            return;                                                                                 \
-        }                                                                                           \
-        /* Edge panel: split rows (< MR <= 16) into 8 + 4 + 2 + 1 pieces, so that only five         \
-           row counts need an unrolled copy of the kernel. */                                       \
-        for (int part = 8; part >= 1; part /= 2) {                                                  \
-            if (!(rows & part)) continue;                                                           \
-            switch (part * 2 + wide) {                                                              \
-            case 16: P##_kbody(8, 1, kc, a, b, c, rsc, csc, cols, beta); break;                     \
-            case 17: P##_kbody(8, PG_NV, kc, a, b, c, rsc, csc, cols, beta); break;                 \
-            case 8: P##_kbody(4, 1, kc, a, b, c, rsc, csc, cols, beta); break;                      \
-            case 9: P##_kbody(4, PG_NV, kc, a, b, c, rsc, csc, cols, beta); break;                  \
-            case 4: P##_kbody(2, 1, kc, a, b, c, rsc, csc, cols, beta); break;                      \
-            case 5: P##_kbody(2, PG_NV, kc, a, b, c, rsc, csc, cols, beta); break;                  \
-            case 2: P##_kbody(1, 1, kc, a, b, c, rsc, csc, cols, beta); break;                      \
-            default: P##_kbody(1, PG_NV, kc, a, b, c, rsc, csc, cols, beta); break;                 \
-            }                                                                                       \
-            a += part; /* the next rows of the same packed panel */                                 \
-            c += part * rsc;                                                                        \
-        }                                                                                           \
-    }                                                                                               \
-                                                                                                    \
-    /* dst[k*ld + i] = src[i*si + k*sk] for i < n, k < kc; columns n..ld-1 are zeroed.              \
-       Packs an A panel (ld = MR, si/sk = row/k stride) or a B panel (ld = NR, si/sk =              \
-       column/k stride). */                                                                         \
-    static void P##_pack(void *dst, int64_t ld, const void *src, int64_t si, int64_t sk,            \
-                         int64_t n, int64_t kc)                                                     \
-    {                                                                                               \
-        T *restrict d = (T *)dst;                                                                   \
-        const T *s = (const T *)src;                                                                \
-        if (si == 1 && ld == P##_NR) { /* B panel of a row-major B (zero-padded vectors) */         \
-            for (int64_t k = 0; k < kc; k++)                                                        \
-                for (int v = 0; v < PG_NV; v++) {                                                   \
-                    const int m = (int)n - v * P##_VL;                                              \
-                    P##_v x = {0};                                                                  \
-                    if (m >= P##_VL) x = *(const P##_u *)(s + k * sk + v * P##_VL);                 \
-                    else if (m > 0) x = P##_load_part(s + k * sk + v * P##_VL, m);                  \
-                    *(P##_v *)(d + k * P##_NR + v * P##_VL) = x;                                    \
-                }                                                                                   \
-            return;                                                                                 \
-        } else if (si == 1 && n == PG_MR && ld == PG_MR) { /* full A panel, column-major A */       \
-            for (int64_t k = 0; k < kc; k++) memcpy(d + k * PG_MR, s + k * sk, PG_MR * sizeof(T));  \
-        } else if (si == 1) { /* rows of the panel are contiguous in memory */                      \
-            for (int64_t k = 0; k < kc; k++) memcpy(d + k * ld, s + k * sk, n * sizeof(T));         \
-        } else if (sk == 1) { /* k contiguous: a transpose (which also pads) */                     \
-            P##_pack_t(d, ld, s, si, n, kc);                                                        \
-            return;                                                                                 \
-        } else {                                                                                    \
-            for (int64_t k = 0; k < kc; k++)                                                        \
-                for (int64_t i = 0; i < n; i++) d[k * ld + i] = s[i * si + k * sk];                 \
-        }                                                                                           \
-        if (n < ld)                                                                                 \
-            for (int64_t k = 0; k < kc; k++) memset(d + k * ld + n, 0, (ld - n) * sizeof(T));       \
-    }                                                                                               \
-                                                                                                    \
-    PG_INLINE T P##_hsum(P##_v x)                                                                   \
-    {                                                                                               \
-        T s = 0;                                                                                    \
-        for (int l = 0; l < P##_VL; l++) s += x[l];                                                 \
-        return s;                                                                                   \
-    }                                                                                               \
-                                                                                                    \
-    /* y[i*sy] = sum_k X[i*sxi + k*sxk] * v[k*sv] for i < n.  Memory-bound, so no packing:          \
-       rows of X contiguous -> dot products, 4 rows at a time sharing the loads of v;               \
-       columns of X contiguous -> column-wise axpy into a contiguous accumulator. */                \
-    static void P##_gemv(int64_t n, int64_t K, const void *X_, int64_t sxi, int64_t sxk,            \
-                         const void *v_, int64_t sv, void *y_, int64_t sy)                          \
-    {                                                                                               \
-        const T *X = (const T *)X_, *v = (const T *)v_;                                             \
-        T *y = (T *)y_;                                                                             \
-        T *buf = (T *)pg_scratch((size_t)(sxk == 1 ? K : n) * sizeof(T));                           \
-        if (sxk == 1 && buf) {                                                                      \
-            if (sv != 1) { /* make v contiguous */                                                  \
-                for (int64_t k = 0; k < K; k++) buf[k] = v[k * sv];                                 \
-                v = buf;                                                                            \
-            }                                                                                       \
-            int64_t i = 0;                                                                          \
-            for (; i + 4 <= n; i += 4) {                                                            \
-                const T *r = X + i * sxi;                                                           \
-                P##_v a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                       \
-                int64_t k = 0;                                                                      \
-                for (; k + P##_VL <= K; k += P##_VL) {                                              \
-                    P##_v w = *(const P##_u *)(v + k);                                              \
-                    a0 = P##_fma(*(const P##_u *)(r + k), w, a0);                                   \
-                    a1 = P##_fma(*(const P##_u *)(r + sxi + k), w, a1);                             \
-                    a2 = P##_fma(*(const P##_u *)(r + 2 * sxi + k), w, a2);                         \
-                    a3 = P##_fma(*(const P##_u *)(r + 3 * sxi + k), w, a3);                         \
-                }                                                                                   \
-                T s0 = P##_hsum(a0), s1 = P##_hsum(a1), s2 = P##_hsum(a2), s3 = P##_hsum(a3);       \
-                for (; k < K; k++) {                                                                \
-                    s0 += r[k] * v[k];                                                              \
-                    s1 += r[sxi + k] * v[k];                                                        \
-                    s2 += r[2 * sxi + k] * v[k];                                                    \
-                    s3 += r[3 * sxi + k] * v[k];                                                    \
-                }                                                                                   \
-                y[i * sy] = s0, y[(i + 1) * sy] = s1, y[(i + 2) * sy] = s2, y[(i + 3) * sy] = s3;   \
-            }                                                                                       \
-            for (; i < n; i++) {                                                                    \
-                const T *r = X + i * sxi;                                                           \
-                P##_v a0 = {0};                                                                     \
-                int64_t k = 0;                                                                      \
-                for (; k + P##_VL <= K; k += P##_VL)                                                \
-                    a0 = P##_fma(*(const P##_u *)(r + k), *(const P##_u *)(v + k), a0);             \
-                T s0 = P##_hsum(a0);                                                                \
-                for (; k < K; k++) s0 += r[k] * v[k];                                               \
-                y[i * sy] = s0;                                                                     \
-            }                                                                                       \
-        } else if (sxi == 1 && buf) {                                                               \
-            T *acc = sy == 1 ? y : buf;                                                             \
-            memset(acc, 0, n * sizeof(T));                                                          \
-            int64_t k = 0;                                                                          \
-            for (; k + 4 <= K; k += 4) { /* four columns per pass over acc */                       \
-                const T *c0 = X + k * sxk, *c1 = c0 + sxk, *c2 = c1 + sxk, *c3 = c2 + sxk;          \
-                T w0 = v[k * sv], w1 = v[(k + 1) * sv], w2 = v[(k + 2) * sv];                       \
-                T w3 = v[(k + 3) * sv];                                                             \
-                P##_v b0 = P##_bcast(w0), b1 = P##_bcast(w1), b2 = P##_bcast(w2);                   \
-                P##_v b3 = P##_bcast(w3);                                                           \
-                int64_t i = 0;                                                                      \
-                for (; i + P##_VL <= n; i += P##_VL) {                                              \
-                    P##_v s = *(P##_u *)(acc + i);                                                  \
-                    s = P##_fma(*(const P##_u *)(c0 + i), b0, s);                                   \
-                    s = P##_fma(*(const P##_u *)(c1 + i), b1, s);                                   \
-                    s = P##_fma(*(const P##_u *)(c2 + i), b2, s);                                   \
-                    s = P##_fma(*(const P##_u *)(c3 + i), b3, s);                                   \
-                    *(P##_u *)(acc + i) = s;                                                        \
-                }                                                                                   \
-                for (; i < n; i++) acc[i] += c0[i] * w0 + c1[i] * w1 + c2[i] * w2 + c3[i] * w3;     \
-            }                                                                                       \
-            for (; k < K; k++) {                                                                    \
-                const T *c0 = X + k * sxk;                                                          \
-                const T w0 = v[k * sv];                                                             \
-                for (int64_t i = 0; i < n; i++) acc[i] += c0[i] * w0;                               \
-            }                                                                                       \
-            if (acc != y)                                                                           \
-                for (int64_t i = 0; i < n; i++) y[i * sy] = acc[i];                                 \
-        } else {                                                                                    \
-            for (int64_t i = 0; i < n; i++) {                                                       \
-                T s = 0;                                                                            \
-                for (int64_t k = 0; k < K; k++) s += X[i * sxi + k * sxk] * v[k * sv];              \
-                y[i * sy] = s;                                                                      \
-            }                                                                                       \
-        }                                                                                           \
-    }                                                                                               \
-                                                                                                    \
-    static void P##_tiny(int64_t M, int64_t N, int64_t K, const void *A_, int64_t sam,              \
-                         int64_t sak, const void *B_, int64_t sbk, int64_t sbn, void *C_,           \
-                         int64_t scm, int64_t scn)                                                  \
-    {                                                                                               \
-        const T *A = (const T *)A_, *B = (const T *)B_;                                             \
-        T *C = (T *)C_;                                                                             \
-        for (int64_t i = 0; i < M; i++)                                                             \
-            for (int64_t j = 0; j < N; j++) {                                                       \
-                T s = 0;                                                                            \
-                for (int64_t k = 0; k < K; k++) s += A[i * sam + k * sak] * B[k * sbk + j * sbn];   \
-                C[i * scm + j * scn] = s;                                                           \
-            }                                                                                       \
+#define PG_DEFINE_TYPE(T, P)                                                                      \
+    enum { P##_VL = PG_VBYTES / sizeof(T), P##_NR = PG_NV * P##_VL };                             \
+                                                                                                  \
+    static void P##_scatter(T *c, int64_t rsc, int64_t csc, int rows, int cols, const T *t,       \
+                            int beta)                                                             \
+    {                                                                                             \
+        for (int i = 0; i < rows; i++)                                                            \
+            for (int j = 0; j < cols; j++) {                                                      \
+                T *p = c + i * rsc + j * csc, r = t[i * P##_NR + j];                              \
+                *p = beta ? *p + r : r;                                                           \
+            }                                                                                     \
+    }                                                                                             \
+                                                                                                  \
+    /* rows and nv are compile-time constants at every call site, so the loops over them          \
+       unroll completely and acc[][] lives in registers. */                                       \
+    PG_INLINE void P##_kbody(const int rows, const int nv, int64_t kc, const T *restrict a,       \
+                             const T *restrict b, T *restrict c, int64_t rsc, int64_t csc,        \
+                             int cols, int beta)                                                  \
+    {                                                                                             \
+        P##_v acc[PG_MR][PG_NV];                                                                  \
+        for (int i = 0; i < rows; i++) { /* C is only touched after the k loop: fetch it now */   \
+            __builtin_prefetch(c + i * rsc, 1, 3);                                                \
+            __builtin_prefetch(c + i * rsc + (cols - 1) * csc, 1, 3);                             \
+        }                                                                                         \
+        for (int i = 0; i < rows; i++)                                                            \
+            for (int v = 0; v < nv; v++) acc[i][v] = (P##_v){0};                                  \
+        for (int64_t k = 0; k < kc; k++) {                                                        \
+            P##_v bv[PG_NV];                                                                      \
+            for (int v = 0; v < nv; v++) bv[v] = *(const P##_v *)(b + v * P##_VL);                \
+            for (int i = 0; i < rows; i++) {                                                      \
+                P##_v av = P##_bcast(a[i]);                                                       \
+                for (int v = 0; v < nv; v++) acc[i][v] = P##_fma(av, bv[v], acc[i][v]);           \
+            }                                                                                     \
+            a += PG_MR;                                                                           \
+            b += P##_NR;                                                                          \
+        }                                                                                         \
+        if (csc == 1) { /* contiguous C rows: vector stores, masked for the last columns */       \
+            for (int i = 0; i < rows; i++)                                                        \
+                for (int v = 0; v < nv; v++) {                                                    \
+                    T *p = c + i * rsc + v * P##_VL;                                              \
+                    if (cols - v * P##_VL >= P##_VL) {                                            \
+                        P##_v r = acc[i][v];                                                      \
+                        if (beta) r += *(P##_u *)p;                                               \
+                        *(P##_u *)p = r;                                                          \
+                    } else {                                                                      \
+                        P##_store_part(p, acc[i][v], cols - v * P##_VL, beta);                    \
+                    }                                                                             \
+                }                                                                                 \
+        } else { /* strided C: through a scratch tile */                                          \
+            P##_v t[PG_MR][PG_NV];                                                                \
+            for (int i = 0; i < rows; i++)                                                        \
+                for (int v = 0; v < nv; v++) t[i][v] = acc[i][v];                                 \
+            P##_scatter(c, rsc, csc, rows, cols, (const T *)t, beta);                             \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    static void P##_kernel(int rows, int cols, int64_t kc, const void *a_, const void *b_,        \
+                           void *c_, int64_t rsc, int64_t csc, int beta)                          \
+    {                                                                                             \
+        const T *a = (const T *)a_, *b = (const T *)b_;                                           \
+        T *c = (T *)c_;                                                                           \
+        const int wide = cols > P##_VL; /* else one vector covers the columns */                  \
+        if (rows == PG_MR) {                                                                      \
+            if (wide) P##_kbody(PG_MR, PG_NV, kc, a, b, c, rsc, csc, cols, beta);                 \
+            else P##_kbody(PG_MR, 1, kc, a, b, c, rsc, csc, cols, beta);                          \
+            return;                                                                               \
+        }                                                                                         \
+        /* Edge panel: split rows (< MR <= 16) into 8 + 4 + 2 + 1 pieces, so that only five       \
+           row counts need an unrolled copy of the kernel. */                                     \
+        for (int part = 8; part >= 1; part /= 2) {                                                \
+            if (!(rows & part)) continue;                                                         \
+            switch (part * 2 + wide) { /* PG_PART: parts >= MR never occur; keep them small */    \
+            case 16: P##_kbody(PG_PART(8), 1, kc, a, b, c, rsc, csc, cols, beta); break;          \
+            case 17: P##_kbody(PG_PART(8), PG_NV, kc, a, b, c, rsc, csc, cols, beta); break;      \
+            case 8: P##_kbody(PG_PART(4), 1, kc, a, b, c, rsc, csc, cols, beta); break;           \
+            case 9: P##_kbody(PG_PART(4), PG_NV, kc, a, b, c, rsc, csc, cols, beta); break;       \
+            case 4: P##_kbody(PG_PART(2), 1, kc, a, b, c, rsc, csc, cols, beta); break;           \
+            case 5: P##_kbody(PG_PART(2), PG_NV, kc, a, b, c, rsc, csc, cols, beta); break;       \
+            case 2: P##_kbody(1, 1, kc, a, b, c, rsc, csc, cols, beta); break;                    \
+            default: P##_kbody(1, PG_NV, kc, a, b, c, rsc, csc, cols, beta); break;               \
+            }                                                                                     \
+            a += part; /* the next rows of the same packed panel */                               \
+            c += part * rsc;                                                                      \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    /* dst[k*ld + i] = src[i*si + k*sk] for i < n, k < kc; columns n..ld-1 are zeroed.            \
+       Packs an A panel (ld = MR, si/sk = row/k stride) or a B panel (ld = NR, si/sk =            \
+       column/k stride). */                                                                       \
+    static void P##_pack(void *dst, int64_t ld, const void *src, int64_t si, int64_t sk,          \
+                         int64_t n, int64_t kc)                                                   \
+    {                                                                                             \
+        T *restrict d = (T *)dst;                                                                 \
+        const T *s = (const T *)src;                                                              \
+        if (si == 1 && ld == P##_NR) { /* B panel, B row-major: copy (zero-padded) vectors */     \
+            for (int64_t k = 0; k < kc; k++)                                                      \
+                for (int v = 0; v < PG_NV; v++) {                                                 \
+                    const int m = (int)n - v * P##_VL;                                            \
+                    const T *p = s + k * sk + v * P##_VL;                                         \
+                    P##_v x = {0};                                                                \
+                    if (m >= P##_VL) x = *(const P##_u *)p;                                       \
+                    else if (m > 0) x = P##_load_part(p, m);                                      \
+                    *(P##_v *)(d + k * P##_NR + v * P##_VL) = x;                                  \
+                }                                                                                 \
+        } else if (sk == 1 && si != 1) { /* k contiguous: a transpose (which also pads) */        \
+            P##_pack_t(d, ld, s, si, n, kc);                                                      \
+        } else {                                                                                  \
+            if (si == 1 && n == PG_MR && ld == PG_MR) /* full A panel, A column-major */          \
+                for (int64_t k = 0; k < kc; k++)                                                  \
+                    memcpy(d + k * ld, s + k * sk, sizeof(T) * PG_MR); /* constant size */        \
+            else if (si == 1)                                                                     \
+                for (int64_t k = 0; k < kc; k++) memcpy(d + k * ld, s + k * sk, n * sizeof(T));   \
+            else                                                                                  \
+                for (int64_t k = 0; k < kc; k++)                                                  \
+                    for (int64_t i = 0; i < n; i++) d[k * ld + i] = s[i * si + k * sk];           \
+            for (int64_t k = 0; n < ld && k < kc; k++)                                            \
+                memset(d + k * ld + n, 0, (ld - n) * sizeof(T));                                  \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    PG_INLINE T P##_hsum(P##_v x)                                                                 \
+    {                                                                                             \
+        T s = 0;                                                                                  \
+        for (int l = 0; l < P##_VL; l++) s += x[l];                                               \
+        return s;                                                                                 \
+    }                                                                                             \
+                                                                                                  \
+    /* y[i*sy] = sum_k X[i*sxi + k*sxk] * v[k*sv] for i < n.  Memory-bound, so no packing:        \
+       rows of X contiguous -> dot products, 4 rows at a time sharing the loads of v;             \
+       columns of X contiguous -> column-wise axpy into a contiguous accumulator. */              \
+    static void P##_gemv(int64_t n, int64_t K, const void *X_, int64_t sxi, int64_t sxk,          \
+                         const void *v_, int64_t sv, void *y_, int64_t sy)                        \
+    {                                                                                             \
+        const T *X = (const T *)X_, *v = (const T *)v_;                                           \
+        T *y = (T *)y_;                                                                           \
+        T *buf = (T *)pg_scratch((size_t)(sxk == 1 ? K : n) * sizeof(T));                         \
+        if (sxk == 1 && buf) {                                                                    \
+            if (sv != 1) { /* make v contiguous */                                                \
+                for (int64_t k = 0; k < K; k++) buf[k] = v[k * sv];                               \
+                v = buf;                                                                          \
+            }                                                                                     \
+            int64_t i = 0;                                                                        \
+            for (; i + 4 <= n; i += 4) {                                                          \
+                const T *r = X + i * sxi;                                                         \
+                P##_v a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                     \
+                int64_t k = 0;                                                                    \
+                for (; k + P##_VL <= K; k += P##_VL) {                                            \
+                    P##_v w = *(const P##_u *)(v + k);                                            \
+                    a0 = P##_fma(*(const P##_u *)(r + k), w, a0);                                 \
+                    a1 = P##_fma(*(const P##_u *)(r + sxi + k), w, a1);                           \
+                    a2 = P##_fma(*(const P##_u *)(r + 2 * sxi + k), w, a2);                       \
+                    a3 = P##_fma(*(const P##_u *)(r + 3 * sxi + k), w, a3);                       \
+                }                                                                                 \
+                T s0 = P##_hsum(a0), s1 = P##_hsum(a1), s2 = P##_hsum(a2), s3 = P##_hsum(a3);     \
+                for (; k < K; k++) {                                                              \
+                    s0 += r[k] * v[k];                                                            \
+                    s1 += r[sxi + k] * v[k];                                                      \
+                    s2 += r[2 * sxi + k] * v[k];                                                  \
+                    s3 += r[3 * sxi + k] * v[k];                                                  \
+                }                                                                                 \
+                y[i * sy] = s0, y[(i + 1) * sy] = s1, y[(i + 2) * sy] = s2, y[(i + 3) * sy] = s3; \
+            }                                                                                     \
+            for (; i < n; i++) {                                                                  \
+                const T *r = X + i * sxi;                                                         \
+                P##_v a0 = {0};                                                                   \
+                int64_t k = 0;                                                                    \
+                for (; k + P##_VL <= K; k += P##_VL)                                              \
+                    a0 = P##_fma(*(const P##_u *)(r + k), *(const P##_u *)(v + k), a0);           \
+                T s0 = P##_hsum(a0);                                                              \
+                for (; k < K; k++) s0 += r[k] * v[k];                                             \
+                y[i * sy] = s0;                                                                   \
+            }                                                                                     \
+        } else if (sxi == 1 && buf) {                                                             \
+            T *acc = sy == 1 ? y : buf;                                                           \
+            memset(acc, 0, n * sizeof(T));                                                        \
+            int64_t k = 0;                                                                        \
+            for (; k + 4 <= K; k += 4) { /* four columns per pass over acc */                     \
+                const T *c0 = X + k * sxk, *c1 = c0 + sxk, *c2 = c1 + sxk, *c3 = c2 + sxk;        \
+                T w0 = v[k * sv], w1 = v[(k + 1) * sv], w2 = v[(k + 2) * sv];                     \
+                T w3 = v[(k + 3) * sv];                                                           \
+                P##_v b0 = P##_bcast(w0), b1 = P##_bcast(w1), b2 = P##_bcast(w2);                 \
+                P##_v b3 = P##_bcast(w3);                                                         \
+                int64_t i = 0;                                                                    \
+                for (; i + P##_VL <= n; i += P##_VL) {                                            \
+                    P##_v s = *(P##_u *)(acc + i);                                                \
+                    s = P##_fma(*(const P##_u *)(c0 + i), b0, s);                                 \
+                    s = P##_fma(*(const P##_u *)(c1 + i), b1, s);                                 \
+                    s = P##_fma(*(const P##_u *)(c2 + i), b2, s);                                 \
+                    s = P##_fma(*(const P##_u *)(c3 + i), b3, s);                                 \
+                    *(P##_u *)(acc + i) = s;                                                      \
+                }                                                                                 \
+                for (; i < n; i++) acc[i] += c0[i] * w0 + c1[i] * w1 + c2[i] * w2 + c3[i] * w3;   \
+            }                                                                                     \
+            for (; k < K; k++) {                                                                  \
+                const T *c0 = X + k * sxk;                                                        \
+                const T w0 = v[k * sv];                                                           \
+                for (int64_t i = 0; i < n; i++) acc[i] += c0[i] * w0;                             \
+            }                                                                                     \
+            if (acc != y)                                                                         \
+                for (int64_t i = 0; i < n; i++) y[i * sy] = acc[i];                               \
+        } else {                                                                                  \
+            for (int64_t i = 0; i < n; i++) {                                                     \
+                T s = 0;                                                                          \
+                for (int64_t k = 0; k < K; k++) s += X[i * sxi + k * sxk] * v[k * sv];            \
+                y[i * sy] = s;                                                                    \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    static void P##_tiny(int64_t M, int64_t N, int64_t K, const void *A_, int64_t sam,            \
+                         int64_t sak, const void *B_, int64_t sbk, int64_t sbn, void *C_,         \
+                         int64_t scm, int64_t scn)                                                \
+    {                                                                                             \
+        const T *A = (const T *)A_, *B = (const T *)B_;                                           \
+        T *C = (T *)C_;                                                                           \
+        for (int64_t i = 0; i < M; i++)                                                           \
+            for (int64_t j = 0; j < N; j++) {                                                     \
+                T s = 0;                                                                          \
+                for (int64_t k = 0; k < K; k++) s += A[i * sam + k * sak] * B[k * sbk + j * sbn]; \
+                C[i * scm + j * scn] = s;                                                         \
+            }                                                                                     \
     }
 
-#if PG_MR > 16
-#error "P##_kernel splits edge panels into 8 + 4 + 2 + 1 rows: PG_MR must be <= 16"
-#endif
 
 PG_DEFINE_TYPE(float, pg_f32)
 PG_DEFINE_TYPE(double, pg_f64)
@@ -681,14 +723,16 @@ static void pg_gemm(const pg_impl *im, int64_t batch, int64_t M, int64_t N, int6
     }
     /* Cut each matrix into P = pm x pn pieces so that batch*P tasks divide evenly among the
        threads (P = 1 when the batch alone does).  Of the factorisations of P, take the one
-       whose pieces are closest to square: that minimises re-packing of shared operands. */
+       whose largest piece costs least: its FMAs plus the packing of its A and B strips
+       (packing an element costs roughly as much as PG_PACK_COST multiply-adds). */
     j.P = nt / pg_gcd(batch, nt);
-    j.pn = j.P;
-    for (int64_t d = 2; d <= j.P; d++) {
+    double best = -1;
+    for (int64_t d = 1; d <= j.P; d++) {
         if (j.P % d) continue;
-        double r = ((double)M / d) / ((double)N / (j.P / d)); /* aspect ratio of a piece */
-        double best = ((double)M / j.pm) / ((double)N / j.pn);
-        if ((r < 1 ? 1 / r : r) < (best < 1 ? 1 / best : best)) j.pm = d, j.pn = j.P / d;
+        int64_t mp = pg_min(M, pg_cdiv(pg_cdiv(M, im->mr), d) * im->mr); /* largest piece */
+        int64_t np = pg_min(N, pg_cdiv(pg_cdiv(N, im->nr), j.P / d) * im->nr);
+        double cost = (double)mp * np + PG_PACK_COST * (double)(mp + np);
+        if (best < 0 || cost < best) best = cost, j.pm = d, j.pn = j.P / d;
     }
     const int64_t ntasks = batch * j.P;
 #ifdef _OPENMP

@@ -584,19 +584,6 @@ def test_nep50_weak_scalars(device):
     check(i8 + 127, np.array([1, 2], np.int8) + np.int8(127))  # in range: wraps like NumPy
 
 
-@pytest.mark.parametrize("a", ALL_DTYPES)
-def test_promotion_table(device, a):
-    """Tensor-tensor promotion follows NumPy 2 for every pair (int64+uint64 is float64)."""
-    x = pg.tensor(np.ones(2, dtype=a), device=device)
-    for b in ALL_DTYPES:
-        y = pg.tensor(np.ones(2, dtype=b), device=device)
-        expected = np.result_type(np.dtype(a), np.dtype(b))
-        assert (x + y).dtype == pg.dtypes.from_numpy(expected), (a, b)
-        assert pg.maximum(x, y).dtype == pg.dtypes.from_numpy(expected), (a, b)
-    check(x + pg.tensor(np.ones(2, dtype=np.uint64), device=device),
-          np.ones(2, dtype=a) + np.ones(2, dtype=np.uint64))
-
-
 def test_numpy_array_operands(device):
     x = np.array([1.0, 2.0, 3.0], dtype=np.float32)
     t = pg.tensor(x, device=device)

@@ -99,28 +99,26 @@ def test_iteration_and_len(device):
 
 @st.composite
 def slice_cases(draw):
+    """A small shape and a tuple of slices, integers, None and at most one Ellipsis."""
     ndim = draw(st.integers(1, 3))
-    shape = tuple(draw(st.lists(st.integers(0, 5), min_size=ndim, max_size=ndim)))
+    size = st.one_of(st.integers(1, 6), st.just(0))
+    shape = tuple(draw(st.lists(size, min_size=ndim, max_size=ndim)))
     bound = st.one_of(st.none(), st.integers(-7, 7))
+    step = st.sampled_from([None, 1, 2, 3, 5, -1, -2, -3])
     items: list = []
-    remaining = ndim
-    used_ellipsis = False
-    for _ in range(draw(st.integers(0, ndim + 1))):
-        kind = draw(st.sampled_from(["slice", "slice", "int", "none", "ellipsis"]))
-        if kind == "slice" and remaining:
-            step = draw(st.one_of(st.none(), st.integers(-4, 4).filter(lambda v: v != 0)))
-            items.append(slice(draw(bound), draw(bound), step))
-            remaining -= 1
-        elif kind == "int" and remaining:
-            size = shape[ndim - remaining] if not used_ellipsis else None
-            if size:
-                items.append(draw(st.integers(-size, size - 1)))
-                remaining -= 1
+    axis = 0  # the next axis an item consumes, counted from the front
+    for _ in range(draw(st.integers(1, ndim + 1))):
+        kind = draw(st.sampled_from(["slice", "slice", "slice", "int", "none", "ellipsis"]))
+        if kind == "slice" and axis < ndim:
+            items.append(slice(draw(bound), draw(bound), draw(step)))
+            axis += 1
+        elif kind == "int" and axis < ndim and shape[axis] and Ellipsis not in items:
+            items.append(draw(st.integers(-shape[axis], shape[axis] - 1)))
+            axis += 1
         elif kind == "none":
             items.append(None)
-        elif kind == "ellipsis" and not used_ellipsis:
+        elif kind == "ellipsis" and Ellipsis not in items:
             items.append(Ellipsis)
-            used_ellipsis = True
     return shape, tuple(items)
 
 
@@ -137,6 +135,15 @@ def test_random_basic_indices(device, case):
             pg.Tensor(a, device=device)[index]
         return
     check(pg.Tensor(a, device=device)[index], expected)
+    # and write through the same index: a value varying along every axis, then a scalar
+    value = np.arange(expected.size, dtype=np.float32).reshape(expected.shape) + 100
+    t = pg.Tensor(a, device=device)
+    t[index] = value
+    a[index] = value
+    check(t, a)
+    t[index] = -1
+    a[index] = -1
+    check(t, a)
 
 
 # -- advanced indexing --------------------------------------------------------------------
@@ -183,6 +190,16 @@ def test_gather_is_one_kernel(device):
     before = kernels()
     check((x * 2)[[2, 0]], (A * 2)[[2, 0]])
     assert kernels() - before <= 2
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64],
+                         ids=lambda d: np.dtype(d).name)
+def test_gather_is_bit_exact(device, dtype):
+    a = np.array([-0.0, 1.5, np.nan, -np.inf, 3.0], dtype)
+    index = [0, 2, 1, 3, 0, 4]
+    got = pg.Tensor(a, device=device)[index].numpy()
+    np.testing.assert_array_equal(got, a[index])
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(a[index]))  # -0.0 stays -0.0
 
 
 def test_progression_index_is_a_view(device):

@@ -271,7 +271,11 @@ def backward(output: Tensor, gradient: Optional[Tensor] = None,
     if not output.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad: no tensor in "
                            "its computation has requires_grad=True")
-    results = compute_gradients([output], [_seed(output, gradient)], retain_graph)
+    seed = _seed(output, gradient)
+    # compute the output now, so reading it after an optimizer step updates the
+    # parameters in place still shows the value it had when backward() was called
+    output.realize()
+    results = compute_gradients([output], [seed], retain_graph)
     for tensor, grad in results.values():
         if tensor._ctx is None and tensor.requires_grad:
             tensor.grad = grad if tensor.grad is None else E.add(tensor.grad, grad)

@@ -145,10 +145,13 @@ class Tensor:
         if value.dtype is not self.dtype:
             value = value.astype(self.dtype)
         check_same_device("assign", [self, value])
-        if self.node.realized:
-            engine.assign(self.node, value.node)
-        else:
-            self.node = value.node
+        if not self.node.realized:
+            # give the tensor a buffer of its own first (a view or lazy value has none), so
+            # this and every later assign writes to the same memory
+            from petagrad.api import primitive as P
+            own = P.contiguous(self).realize()
+            self.node = own.node
+        engine.assign(self.node, value.node)
         return self
 
     def to(self, device: str) -> "Tensor":

@@ -33,11 +33,13 @@ def _dtype(dtype: Any, default: dtypes.DType = dtypes.default_float) -> dtypes.D
     return default if dtype is None else dtypes.to_dtype(dtype)
 
 
-def asarray(data: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+def asarray(data: Any, dtype: Any = None, device: Optional[str] = None,
+            requires_grad: bool = False) -> Tensor:
     if isinstance(data, Tensor):
         out = data if dtype is None else data.astype(dtype)
-        return out if device is None else out.to(device)
-    return Tensor(data, dtype=dtype, device=device)
+        out = out if device is None else out.to(device)
+        return out.requires_grad_() if requires_grad else out
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 tensor = asarray

@@ -196,6 +196,8 @@ pow = power
 
 def square(x: Operand) -> Tensor:
     x = as_tensor(x)
+    if x.dtype.is_bool:
+        x = P.cast(x, dtypes.int8)  # NumPy's square has no bool loop: bool squares to int8
     return multiply(x, x)
 
 
@@ -347,17 +349,46 @@ around = round
 
 
 # -- comparison ---------------------------------------------------------------------------
+def _out_of_range(a: Operand, b: Operand) -> tuple[Tensor, int, int] | None:
+    """(tensor, side of the scalar, scalar's place) when one operand is a Python int outside
+    an integer tensor's range: NumPy 2 still compares those exactly (`int8 < 1000` is True),
+    and the answer is the same for every element. side is 0 when the scalar is `a`, 1 when
+    it is `b`; place is +1 above the dtype's maximum, -1 below its minimum."""
+    for side, (t, v) in enumerate(((b, a), (a, b))):
+        if (isinstance(t, Tensor) and t.dtype.is_int and isinstance(v, int)
+                and not isinstance(v, bool)):
+            if v > dtypes.max_value(t.dtype):
+                return t, side, 1
+            if v < dtypes.min_value(t.dtype):
+                return t, side, -1
+    return None
+
+
+def _const_bool(t: Tensor, value: bool) -> Tensor:
+    return P.const(value, dtypes.bool_, t.shape, t.device)
+
+
 def less(a: Operand, b: Operand) -> Tensor:
+    found = _out_of_range(a, b)
+    if found is not None:
+        t, side, place = found
+        # tensor < scalar above its range, or scalar below its range < tensor: always true
+        return _const_bool(t, (place > 0) == (side == 1))
     a, b = operands("less", a, b)
     return P.elementwise(Op.CMPLT, dtypes.bool_, a, b)
 
 
 def greater(a: Operand, b: Operand) -> Tensor:
+    if _out_of_range(a, b) is not None:
+        return less(b, a)
     a, b = operands("greater", a, b)
     return P.elementwise(Op.CMPLT, dtypes.bool_, b, a)
 
 
 def not_equal(a: Operand, b: Operand) -> Tensor:
+    found = _out_of_range(a, b)
+    if found is not None:
+        return _const_bool(found[0], True)
     a, b = operands("not_equal", a, b)
     return P.elementwise(Op.CMPNE, dtypes.bool_, a, b)
 
@@ -367,12 +398,14 @@ def equal(a: Operand, b: Operand) -> Tensor:
 
 
 def less_equal(a: Operand, b: Operand) -> Tensor:
-    a, b = operands("less_equal", a, b)
+    if _out_of_range(a, b) is None:
+        a, b = operands("less_equal", a, b)
     return logical_or(less(a, b), equal(a, b))
 
 
 def greater_equal(a: Operand, b: Operand) -> Tensor:
-    a, b = operands("greater_equal", a, b)
+    if _out_of_range(a, b) is None:
+        a, b = operands("greater_equal", a, b)
     return logical_or(less(b, a), equal(a, b))
 
 
@@ -388,10 +421,21 @@ def minimum(a: Operand, b: Operand) -> Tensor:
     return invert(maximum(invert(a), invert(b)))  # ~ reverses the order of integers
 
 
+def _is_int_scalar(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def clip(x: Operand, a_min: Operand = None, a_max: Operand = None) -> Tensor:
     x = as_tensor(x)
     if a_min is None and a_max is None:
         raise ValueError("clip: one of a_min or a_max must be given")
+    if x.dtype.is_int:
+        # like NumPy 2: a Python int bound beyond the dtype's range on its own side is a
+        # no-op (clip(uint8, -4, 4) works); past the other side it still overflows
+        if _is_int_scalar(a_min) and a_min < dtypes.min_value(x.dtype):
+            a_min = None
+        if _is_int_scalar(a_max) and a_max > dtypes.max_value(x.dtype):
+            a_max = None
     if a_min is not None:
         x = maximum(x, a_min)
     if a_max is not None:
@@ -419,7 +463,8 @@ def isfinite(x: Operand) -> Tensor:
 
 def where(condition: Operand, a: Operand, b: Operand) -> Tensor:
     """a where condition is true, else b (broadcast together; a and b promoted)."""
-    cond = as_tensor(condition)
+    like = next((v for v in (a, b) if isinstance(v, Tensor)), None)
+    cond = as_tensor(condition, like=like)  # a non-tensor condition joins a's or b's device
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor(a, like=cond)  # Python scalars on both sides: the first sets the dtype
     a, b = operands("where", a, b)

@@ -4,11 +4,13 @@ PyTorch's gather.
 Basic indexing (integers, slices of any step, None, Ellipsis) is a zero-copy view: shrink,
 flip, and for a step k a reshape of the axis into (m, k) rows of which column 0 is kept.
 Advanced indexing (integer arrays, lists, Tensors and boolean masks) is a gather computed on
-the device without bringing the data to the host: the indexed axes are merged into one axis
-of size N and each output element is `sum(where(index == arange(N), x, 0))`, a where feeding
-a reduce that the scheduler fuses into one kernel. The work is O(output size * N), which is
-the price of having no data-dependent load in the op set; index patterns known on the host
-to be arithmetic progressions (`x[[1, 2, 3]]`, a mask with one run of True) become views.
+the device without bringing the data to the host: each output element is
+`sum(where(index == arange(N), x, 0))` over the N positions of the indexed axes (merged into
+one axis when that is a free view, else compared axis by axis), a where feeding a reduce
+that the scheduler fuses into one kernel. The work is O(output size * N), the price of
+having no data-dependent load in the op set; index patterns known on the host to be
+arithmetic progressions (`x[[1, 2, 3]]`, `x[[2, 2]]`, a mask with one run of True) become
+views instead.
 
 Index values are checked like NumPy: an out-of-range index raises IndexError at the call.
 Index arrays given as NumPy arrays or lists are on the host already; an integer or boolean
@@ -44,6 +46,7 @@ from petagrad.tensor import Tensor, as_tensor, check_same_device
 
 Shape = tuple[int, ...]
 
+_BITS = {2: dtypes.uint16, 4: dtypes.uint32, 8: dtypes.uint64}
 _INVALID_INDEX = ("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) "
                   "and integer or boolean arrays are valid indices")
 
@@ -54,8 +57,8 @@ class _Entry:
     """One classified item of an index tuple.
 
     kind: "int" (value: int), "slice" (value: slice), "new" (None), "ellipsis", "sep" (where
-    an Ellipsis stood: it still separates advanced indices), "array" (value: int64 ndarray),
-    "mask" (value: bool ndarray or bool Tensor), "bool0" (value: a 0-d boolean).
+    an Ellipsis stood: it still separates advanced indices), "array" (value: an integer
+    ndarray or Tensor), "mask" (value: a bool ndarray or Tensor), "bool0" (value: a bool).
     After planning, `axis` is the indexed array's axis the entry consumes (or the first of
     them, for a mask), and `t1` the axes of the basic view T1 the entry owns.
     """
@@ -329,9 +332,10 @@ def _strided(x: Tensor, axis: int, first: int, step: int, count: int) -> Tensor:
     """Positions first, first + step, ... (count of them) of one axis, step >= 1, as a view.
 
     Splitting the axis into (count, step) rows needs count * step elements; the window may
-    start up to step - 1 before `first`. When the axis is too short for either, the last
-    element is joined on (a pad and an add, fused into the consumer) rather than padding
-    the axis, which a View could only express by copying x.
+    start up to step - 1 before `first`. When the axis is too short for either (`[::2]` of
+    5 elements), the last element is joined on with pads and a where, which fuse into the
+    consumer; padding the axis instead would leave a mask no single View can split, so
+    the graph would copy x.
     """
     size = x.shape[axis]
     if count == 0:
@@ -342,10 +346,17 @@ def _strided(x: Tensor, axis: int, first: int, step: int, count: int) -> Tensor:
         return _window(x, axis, first, step, count, 0)
     if first >= step - 1:
         return _window(x, axis, first - step + 1, step, count, step - 1)
-    from petagrad.api.movement import concatenate
     last = first + (count - 1) * step
     head = _window(x, axis, first, step, count - 1, 0)
-    return concatenate([head, _shrink_axis(x, axis, last, last + 1)], axis=axis)
+    tail = _shrink_axis(x, axis, last, last + 1)
+    pads = [(0, 0)] * x.ndim
+    pads[axis] = (0, 1)
+    head = P.pad(head, tuple(pads))
+    pads[axis] = (count - 1, 0)
+    tail = P.pad(tail, tuple(pads))
+    is_tail = P.pad(P.const(True, dtypes.bool_, (1,), x.device), ((count - 1, 0),))
+    is_tail = P.reshape(is_tail, tuple(count if d == axis else 1 for d in range(x.ndim)))
+    return E.where(is_tail, tail, head)  # a where, not an add: keeps -0.0
 
 
 def _window(x: Tensor, axis: int, start: int, step: int, count: int, column: int) -> Tensor:
@@ -399,10 +410,19 @@ def _select(values: Tensor, indices: list[Tensor], sizes: Shape) -> Tensor:
         # reduce reads broadcast, so broadcasting the comparison would cost another kernel.
         differs = E.not_equal(E.broadcast_to(index, shape), E.broadcast_to(positions, shape))
         miss = differs if miss is None else E.logical_or(miss, differs)
-    picked = E.where(miss, False if values.dtype.is_bool else 0, values)
-    op = Op.RMAX if values.dtype.is_bool else Op.SUM
-    axes = tuple(range(lead, len(shape)))
-    return P.reshape(P.reduce(op, picked, axes), shape[:lead])
+    dtype = values.dtype
+    picked = E.where(miss, False if dtype.is_bool else 0, values)
+    exact = dtype.is_float and not values.requires_grad
+    if exact:
+        # sum the bits: a float sum would turn a picked -0.0 into +0.0. The bitcasts sit
+        # where the scheduler fuses them: after the broadcast, and right on the reduce.
+        picked = P.elementwise(Op.BITCAST, _BITS[dtype.itemsize], picked,
+                               arg=_BITS[dtype.itemsize])
+    out = P.reduce(Op.RMAX if dtype.is_bool else Op.SUM, picked,
+                   tuple(range(lead, len(shape))))
+    if exact:
+        out = P.elementwise(Op.BITCAST, dtype, out, arg=dtype)
+    return P.reshape(out, shape[:lead])
 
 
 def _take_device(x: Tensor, axis: int, index: Tensor) -> Tensor:
@@ -592,9 +612,15 @@ def _place_basic(x: Tensor, plan: _Plan, w: Tensor) -> Tensor:
     return E.where(mask, w, x)
 
 
-def _scatter(t1: Tensor, plan: _Plan, value: Tensor, result_shape: Shape) -> Tensor:
-    """T1 after `T1[advanced] = value`, value fitted to the result shape (last write wins)."""
-    advanced = _advanced_arrays(plan)
+def _scatter(t1: Tensor, plan: _Plan, advanced: list[tuple[tuple[int, ...], list[np.ndarray]]],
+             value: Tensor, result_shape: Shape) -> Tensor:
+    """T1 after `T1[advanced] = value`, value fitted to the result shape.
+
+    The write is inverted on the host, where the index is: for each element of the indexed
+    axes, which index position (the last one, as in NumPy) writes it, if any. The new T1 is
+    then a where over a gather of the value, or over the value itself when it is the same
+    at every index position (`t[[0, 2]] = 0`).
+    """
     axes = [a for t1_axes, _ in advanced for a in t1_axes]
     arrays = [a for _, group in advanced for a in group]
     index_shape = _broadcast_indices(arrays)
@@ -668,7 +694,7 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
     else:
         advanced = plan.advanced
         new_t1 = None
-        if len(advanced) == 1 and advanced[0].kind == "mask":
+        if len(advanced) == 1 and advanced[0].kind == "mask" and t1.size:
             # the result has one axis for the mask's True elements; its length is not needed
             # unless the value varies along it
             placeholder = _result_shape(plan, (2,))
@@ -676,12 +702,13 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
             if fitted is not None:
                 new_t1 = _masked_write(t1, advanced[0], plan, fitted)
         if new_t1 is None:
-            arrays = [a for _, group in _advanced_arrays(plan) for a in group]
-            result_shape = _result_shape(plan, _broadcast_indices(arrays))
+            arrays = _advanced_arrays(plan)
+            index_shape = _broadcast_indices([a for _, group in arrays for a in group])
+            result_shape = _result_shape(plan, index_shape)
             fitted = _fit_value(value, result_shape, advanced=True)
-            if math.prod(result_shape) == 0:
+            if math.prod(result_shape) == 0 or t1.size == 0:
                 return
-            new_t1 = _scatter(t1, plan, fitted, result_shape)
+            new_t1 = _scatter(t1, plan, arrays, fitted, result_shape)
         new = _place_basic(old, plan, new_t1)
     new = P.cast(new, x.dtype)
     x.node = new.node

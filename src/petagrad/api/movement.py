@@ -138,6 +138,8 @@ def flip(x: Any, axis: Any = None) -> Tensor:
 
 def _pad_widths(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
     import numpy as np
+    if ndim == 0:
+        return ()  # a 0-d array has nothing to pad (NumPy accepts any empty pad_width)
     try:
         widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (ndim, 2))
     except ValueError:
@@ -181,7 +183,7 @@ def _pad_axis_by_copy(x: Tensor, axis: int, before: int, after: int, mode: str) 
         period = 2 * (n - 1) if n > 1 else 1
         idx = np.abs(idx) % period
         idx = np.where(idx >= n, period - idx, idx)
-    return take(x, Tensor(idx.astype(np.int64), device=x.device), axis=axis)
+    return take(x, idx.astype(np.int64), axis=axis)
 
 
 def concatenate(tensors: Sequence[Any], axis: Optional[int] = 0) -> Tensor:
@@ -220,8 +222,9 @@ def concatenate(tensors: Sequence[Any], axis: Optional[int] = 0) -> Tensor:
         start += t.shape[ax]
         if out is None:
             out = piece
-        else:
-            out = E.bitwise_or(out, piece) if dtype.is_bool else E.add(out, piece)
+        else:  # select, not add: adding the zero padding would turn -0.0 into +0.0
+            inside = P.pad(P.const(True, dtypes.bool_, t.shape, t.device), widths)
+            out = E.where(inside, piece, out)
     return out
 
 

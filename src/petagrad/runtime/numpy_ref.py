@@ -130,7 +130,7 @@ def _apply(expr: Expr, args: list[np.ndarray], inputs: list[np.ndarray]) -> np.n
     if op is Op.CAST:
         return np.asarray(args[0]).astype(dtype)
     if op is Op.BITCAST:
-        src = np.ascontiguousarray(args[0])
+        src = np.asarray(args[0], order="C")  # ascontiguousarray would make 0-d 1-d
         return src.view(dtype)
     if op is Op.NEG:
         return np.logical_not(args[0]) if dtype.kind == "b" else np.negative(args[0])
