@@ -25,12 +25,16 @@ PETAGRAD_PREFIX = "petagrad-"
 
 
 def petagrad_devices() -> list[str]:
-    """petagrad devices to benchmark, one column each.
-
-    Only "CPU" for now. When the OpenCL device lands, append "CL" here when it is usable
-    (e.g. when the runtime registry can open it) and every suite gains a petagrad-CL column.
-    """
-    return ["CPU"]
+    """petagrad devices to benchmark, one column each: "CPU", and "CL" when an OpenCL
+    device can be opened (every suite then gains a petagrad-CL column)."""
+    devices = ["CPU"]
+    try:
+        pg.Tensor([0.0], device="CL")
+    except pg.DeviceError:
+        pass
+    else:
+        devices.append("CL")
+    return devices
 
 
 def impl_params() -> list[Any]:

@@ -24,6 +24,10 @@
  * MC keeps the packed A block (MC x KC) at ~256 KB of L2; NC keeps the packed B block
  * (KC x NC) at a few MB of L3.  All sizes are in bytes, so float64 shares them.
  *
+ * Edges: sizes need not be multiples of anything.  A partial row panel runs the kernel on
+ * 8 + 4 + 2 + 1-row pieces (five unrolled kernel variants instead of MR); a partial column
+ * panel is zero-padded in Bp and its C columns are written with masked stores.
+ *
  * Special cases: M == 1 or N == 1 (matrix-vector) use a dedicated unpacked loop, since
  * they are memory-bound; products of under PG_TINY_FMA multiply-adds use a plain loop.
  *
@@ -34,7 +38,8 @@
  * Code organisation: the driver (blocking loops, threading) is type-agnostic and works on
  * bytes; the type-specific parts (microkernel, packing, gemv, tiny loop) are generated once
  * per dtype by PG_DEFINE_TYPE.  Vectors use GCC vector extensions, so the code compiles on
- * any target; broadcasts, FMAs and masked edge stores use intrinsics where the ISA has them.
+ * any target; broadcasts, FMAs, masked edge loads/stores and the transposing pack use
+ * intrinsics where the ISA has them (AVX-512, AVX/FMA), with portable fallbacks otherwise.
  */
 #if defined(_OPENMP) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* dladdr, RTLD_NODELETE (see pg_pin_library) */
@@ -86,7 +91,7 @@
 #define PG_B_BYTES (4 * 1024 * 1024) /* packed B block, KC x NC */
 #endif
 #ifndef PG_MIN_FMA_PER_THREAD /* less work than this per thread: use fewer threads */
-#define PG_MIN_FMA_PER_THREAD (64 * 64 * 64)
+#define PG_MIN_FMA_PER_THREAD (32 * 32 * 32)
 #endif
 #ifndef PG_PACK_COST /* cost of packing one element, in multiply-adds (thread split) */
 #define PG_PACK_COST 8
@@ -358,8 +363,8 @@ static char *pg_scratch(size_t bytes)
     {                                                                                             \
         for (int i = 0; i < rows; i++)                                                            \
             for (int j = 0; j < cols; j++) {                                                      \
-                T *p = c + i * rsc + j * csc, r = t[i * P##_NR + j];                              \
-                *p = beta ? *p + r : r;                                                           \
+                T *p = c + i * rsc + j * csc;                                                     \
+                *p = beta ? *p + t[i * P##_NR + j] : t[i * P##_NR + j];                           \
             }                                                                                     \
     }                                                                                             \
                                                                                                   \
@@ -758,12 +763,16 @@ static void pg_gemm(const pg_impl *im, int64_t batch, int64_t M, int64_t N, int6
 __attribute__((constructor)) static void pg_pin_library(void)
 {
     Dl_info info;
-    if (dladdr && dlopen && dladdr((void *)&pg_pin_library, &info) && info.dli_fname)
+    if (dladdr && dlopen && dladdr(&pg_impl_f32, &info) && info.dli_fname) /* any symbol */
         (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 #endif
 
 /* ------------------------------------------------------------------ exports -- */
+/* C[b, m, n] = sum_k A[b, m, k] * B[b, k, n] for b < batch, m < M, n < N.  All operands
+   are addressed by element strides (0 for broadcast, negative allowed) from element
+   [0, 0, 0].  C is overwritten (K == 0 gives zeros) and must not overlap A or B.  At most
+   nthreads OpenMP threads are used; small products use fewer (see PG_MIN_FMA_PER_THREAD). */
 void pg_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float *A, int64_t sab,
                  int64_t sam, int64_t sak, const float *B, int64_t sbb, int64_t sbk, int64_t sbn,
                  float *C, int64_t scb, int64_t scm, int64_t scn, int nthreads)

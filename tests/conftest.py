@@ -18,10 +18,19 @@ def available_devices() -> list[str]:
     return devices
 
 
+def _cl_param() -> object:
+    """CL always gets its tests, skipped (reason "no OpenCL platform") on a machine without an
+    OpenCL driver or pyopencl. The value is the canonical name "CL:0", which is what
+    `Tensor.device` reports, so tests can compare devices; the test id stays "CL"."""
+    from petagrad.runtime.opencl import available
+    skip = [] if available() else [pytest.mark.skip(reason="no OpenCL platform")]
+    return pytest.param("CL:0", id="CL", marks=skip)
+
+
 DEVICES = available_devices()
 
 
-@pytest.fixture(params=DEVICES)
+@pytest.fixture(params=DEVICES + [_cl_param()])
 def device(request: pytest.FixtureRequest) -> str:
     """Each test using this runs once per device (CPU, NUMPY, and CL when present)."""
     return request.param

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import DEVICES, check
 
 import petagrad as pg
-from conftest import DEVICES, check
 
 
 # -- constants ----------------------------------------------------------------------------

@@ -5,9 +5,9 @@ import importlib.util
 
 import numpy as np
 import pytest
+from conftest import check
 
 import petagrad as pg
-from conftest import check
 
 HAS_INDEXING = importlib.util.find_spec("petagrad.api.indexing") is not None
 needs_indexing = pytest.mark.skipif(
@@ -125,6 +125,21 @@ def test_pad_constant(device):
           np.pad(b, 1, constant_values=True))
     check(pg.pad(pg.tensor(np.zeros((0, 2), np.float32), device=device), 1),
           np.pad(np.zeros((0, 2), np.float32), 1))
+    # the constant takes the array's dtype, as NumPy casts it (unsafe: -1 -> 255 for uint8)
+    u = np.array([1, 2], np.uint8)
+    check(pg.pad(pg.tensor(u, device=device), 1, constant_values=-1),
+          np.pad(u, 1, constant_values=-1))
+    check(pg.pad(pg.tensor(i, device=device), 1, constant_values=2.7),
+          np.pad(i, 1, constant_values=2.7))
+    check(pg.pad(pg.tensor(b, device=device), 1, constant_values=5),
+          np.pad(b, 1, constant_values=5))
+    # per-axis (before, after) values; the later axis fills the corners
+    check(pg.pad(t, ((1, 2), (2, 1)), constant_values=((7, 8), (-1, -2))),
+          np.pad(x, ((1, 2), (2, 1)), constant_values=((7, 8), (-1, -2))))
+    check(pg.pad(t, 1, constant_values=(3, 4)), np.pad(x, 1, constant_values=(3, 4)))
+    s = np.array(5.0, np.float32)
+    check(pg.pad(pg.tensor(s, device=device), 1, constant_values=2),
+          np.pad(s, 1, constant_values=2))
     with pytest.raises(ValueError):
         pg.pad(t, -1)
     with pytest.raises(ValueError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -48,10 +48,14 @@ def make_values(data: st.DataObject, dtype: str, shape: tuple[int, ...]) -> np.n
 class Pair:
     """A petagrad tensor and the NumPy array it should equal."""
 
-    def __init__(self, tensor: pg.Tensor, array: np.ndarray, scale: float = 1.0):
+    def __init__(self, tensor: pg.Tensor, array: np.ndarray, scale: float = 1.0,
+                 rtol: float = 0.0):
         self.tensor = tensor
         self.array = array
         self.scale = scale  # error growth so far (reduced element counts multiply it)
+        # the loosest float tolerance of any value in the chain: a float16 intermediate
+        # (computed in float32 inside a fused kernel) limits the accuracy of what follows
+        self.rtol = max(rtol, TOLERANCE.get(array.dtype.name, 0.0))
 
 
 Op = tuple[str, Callable[[pg.Tensor], pg.Tensor], Callable[[np.ndarray], np.ndarray], float]
@@ -261,7 +265,7 @@ def assert_matches(pair: Pair, got: np.ndarray) -> None:
     if expected.dtype.kind != "f":
         np.testing.assert_array_equal(got, expected)
         return
-    rtol = TOLERANCE[expected.dtype.name]
+    rtol = max(TOLERANCE[expected.dtype.name], pair.rtol)
     assert np.array_equal(np.isnan(got), np.isnan(expected)), "NaN positions differ"
     finite = np.isfinite(expected)
     np.testing.assert_array_equal(got[~finite & ~np.isnan(expected)],
@@ -308,7 +312,7 @@ def run_chain(data, device: str, kinds: list[str], min_ops: int = 2, max_ops: in
             finite = expected[np.isfinite(expected)]
             if finite.size and np.abs(finite).max() > 1e4:
                 return pair  # values beyond float16's exact integers: stop before comparing
-        pair = Pair(result, expected, pair.scale * growth)
+        pair = Pair(result, expected, pair.scale * growth, pair.rtol)
     return pair
 
 

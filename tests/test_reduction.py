@@ -5,9 +5,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import check
 
 import petagrad as pg
-from conftest import check
 
 ALL_DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
               "float16", "float32", "float64"]
@@ -83,8 +83,7 @@ def test_dtype_rules(device, dtype):
     check(pg.min(t, axis=1), np.min(x, axis=1))
     check(pg.mean(t, axis=0), np.mean(x, axis=0))
     check(pg.argmax(t, axis=1), np.argmax(x, axis=1))
-    if dtype != "bool":
-        check(pg.var(t, axis=1), np.var(x, axis=1))
+    check(pg.var(t, axis=1), np.var(x, axis=1))
     check(pg.any(t, axis=0), np.any(x, axis=0))
     check(pg.all(t, axis=1), np.all(x, axis=1))
     check(pg.cumsum(t, axis=1), np.cumsum(x, axis=1))
@@ -178,7 +177,7 @@ def test_empty_reductions(device):
 def test_zero_d_reductions(device):
     x = np.array(3.5, np.float32)
     t = pg.tensor(x, device=device)
-    for name, (pg_fn, np_fn) in REDUCTIONS.items():
+    for pg_fn, np_fn in REDUCTIONS.values():
         check(pg_fn(t), np_fn(x))
         check(pg_fn(t, keepdims=True), np_fn(x, keepdims=True))
     check(pg.argmax(t), np.argmax(x))

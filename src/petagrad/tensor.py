@@ -113,6 +113,9 @@ class Tensor:
     def realize(self) -> "Tensor":
         """Compute the value now (normally it is computed when first needed)."""
         engine.realize([self.node])
+        # an asynchronous device (CL) has only queued the kernels: wait, so "now" holds and
+        # timing realize() measures the work
+        get_device(self.device).synchronize()
         return self
 
     def numpy(self) -> np.ndarray:

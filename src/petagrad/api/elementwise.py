@@ -181,6 +181,8 @@ mod = remainder
 
 def fmod(a: Operand, b: Operand) -> Tensor:
     a, b = operands("fmod", a, b)
+    if a.dtype.is_bool:
+        a, b = P.cast(a, dtypes.int8), P.cast(b, dtypes.int8)  # NumPy: bool fmod is int8
     return P.elementwise(Op.MOD, a.dtype, a, b)
 
 
@@ -202,7 +204,13 @@ def square(x: Operand) -> Tensor:
 
 
 def reciprocal(x: Operand) -> Tensor:
-    x = _float_operand("reciprocal", x)
+    """1 / x. Like NumPy, integers stay integers (1 / x truncated: 0 unless x is 1 or -1;
+    petagrad defines 1 / 0 as 0 there) and bool gives int8."""
+    x = as_tensor(x)
+    if x.dtype.is_bool:
+        x = P.cast(x, dtypes.int8)
+    if x.dtype.is_int:
+        return P.elementwise(Op.DIV, x.dtype, _const_like(x, 1), x)
     return P.elementwise(Op.RECIPROCAL, x.dtype, x)
 
 
@@ -534,6 +542,8 @@ bitwise_not = invert
 
 def left_shift(a: Operand, b: Operand) -> Tensor:
     a, b = operands("left_shift", a, b)
+    if a.dtype.is_bool:
+        a, b = P.cast(a, dtypes.int8), P.cast(b, dtypes.int8)  # NumPy shifts bools as int8
     if not a.dtype.is_int:
         raise DTypeError(f"left_shift needs integer operands, got {a.dtype.name}")
     return P.elementwise(Op.SHL, a.dtype, a, b)
@@ -541,6 +551,8 @@ def left_shift(a: Operand, b: Operand) -> Tensor:
 
 def right_shift(a: Operand, b: Operand) -> Tensor:
     a, b = operands("right_shift", a, b)
+    if a.dtype.is_bool:
+        a, b = P.cast(a, dtypes.int8), P.cast(b, dtypes.int8)  # NumPy shifts bools as int8
     if not a.dtype.is_int:
         raise DTypeError(f"right_shift needs integer operands, got {a.dtype.name}")
     return P.elementwise(Op.SHR, a.dtype, a, b)

@@ -155,17 +155,48 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0
     x = as_tensor(x)
     widths = _pad_widths(pad_width, x.ndim)
     if mode == "constant":
-        padded = P.pad(x, widths)
-        if isinstance(constant_values, (int, float, bool)) and constant_values == 0:
-            return padded
-        inside = P.pad(P.const(True, dtypes.bool_, x.shape, x.device), widths)
-        return E.where(inside, padded, constant_values)
+        return _pad_constant(x, widths, constant_values)
     if mode in ("edge", "reflect", "wrap"):
         for d, (before, after) in enumerate(widths):
             x = _pad_axis_by_copy(x, d, before, after, mode)
         return x
     raise ValueError(f"pad mode {mode!r} is not supported; use 'constant', 'edge', "
                      f"'reflect' or 'wrap'")
+
+
+def _pad_constant(x: Tensor, widths: tuple[tuple[int, int], ...], constant_values: Any) -> Tensor:
+    """Pad with constants converted to x's dtype the way NumPy does (an unsafe cast: -1
+    pads uint8 with 255); one scalar or a (before, after) pair per axis, broadcast."""
+    import numpy as np
+    try:
+        values = np.broadcast_to(np.asarray(constant_values), (x.ndim, 2))
+    except ValueError:
+        raise ValueError(f"constant_values {constant_values!r} does not fit an array of "
+                         f"{x.ndim} dimensions") from None
+    with np.errstate(all="ignore"):
+        values = values.astype(x.dtype.np)
+    padded = P.pad(x, widths)
+    flat = values.reshape(-1)
+    if (flat == flat[0]).all() if flat.size else True:
+        value = flat[0].item() if flat.size else 0
+        if value == 0 and not np.signbit(flat[0] if flat.size else 0):
+            return padded  # the view's mask already reads as 0 outside
+        inside = P.pad(P.const(True, dtypes.bool_, x.shape, x.device), widths)
+        return E.where(inside, padded, P.const(value, x.dtype, padded.shape, x.device))
+    # different values per axis: pad one axis at a time, so later axes fill the corners
+    from petagrad.api.reduction import arange_index
+    for d, (before, after) in enumerate(widths):
+        if before == after == 0:
+            continue
+        one_axis = tuple((before, after) if k == d else (0, 0) for k in range(x.ndim))
+        inside = P.pad(P.const(True, dtypes.bool_, x.shape, x.device), one_axis)
+        grown = P.pad(x, one_axis)
+        n = grown.shape[d]
+        index = P.reshape(arange_index(n, x.device),
+                          tuple(n if k == d else 1 for k in range(x.ndim)))
+        lo, hi = (P.const(v.item(), x.dtype, grown.shape, x.device) for v in values[d])
+        x = E.where(inside, grown, E.where(E.less(index, before), lo, hi))
+    return x
 
 
 def _pad_axis_by_copy(x: Tensor, axis: int, before: int, after: int, mode: str) -> Tensor:

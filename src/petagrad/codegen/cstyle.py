@@ -176,8 +176,17 @@ class CStyleRenderer:
                 conds.append(f"{coord} < {hi}")
         return "(" + " && ".join(conds) + ")" if conds else "1"
 
+    def read(self, slot: int, index: str, dtype: DType) -> str:
+        """Element `index` of input `slot`, as its compute type (a dialect hook: OpenCL
+        without cl_khr_fp16 reads half through vload_half)."""
+        return f"in{slot}[{index}]"
+
+    def round_half(self, value: str) -> str:
+        """A float value rounded to the nearest float16, still as a float (a dialect hook)."""
+        return f"((float)(_Float16)({value}))"
+
     def load(self, slot: int, view: View, coords: list[str], dtype: DType) -> str:
-        read = f"in{slot}[{self.index(view, coords)}]"
+        read = self.read(slot, self.index(view, coords), dtype)
         cond = self.valid(view, coords)
         if cond == "1":
             return read
@@ -205,7 +214,11 @@ class CStyleRenderer:
 
     def cast(self, value: str, src: DType, dst: DType) -> str:
         if dst is dtypes.float16:
-            return f"((float)(_Float16)({value}))"
+            return self.round_half(value)
+        if src is dtypes.float16:
+            # float16 values are computed in float: round to half first, so the cast sees
+            # the float16 value NumPy would (2.9999f is 3 in half, and casts to int 3)
+            value = self.round_half(value)
         if dst.is_bool:
             return f"(({value}) != 0)"
         return f"(({self.compute_type(dst)})({value}))"
@@ -238,8 +251,18 @@ class CStyleRenderer:
             name = f"v{len(names)}"
             names[id(expr)] = name
             ctype = self.compute_type(expr.dtype)
-            lines.append(f"{indent}{ctype} {name} = {self.expression(expr, args, coords)};")
+            value = self.expression(expr, args, coords)
+            if expr.dtype is dtypes.float16 and expr.op not in _EXACT_IN_HALF:
+                # float16 is computed in float; round each result to half like NumPy does
+                # op by op, so a value is the same fused or not (argmax compares x with a
+                # realized max(x): both must be the same half)
+                value = self.round_half(value)
+            lines.append(f"{indent}{ctype} {name} = {value};")
         return lines
+
+
+# ops whose float16 result is already a half value (a load, a literal, a selection, ...)
+_EXACT_IN_HALF = frozenset({Op.LOAD, Op.CONST, Op.CAST, Op.BITCAST, Op.WHERE, Op.MAX, Op.NEG})
 
 
 def split_by_reduce(kernel: Kernel) -> tuple[Expr | None, list[Expr], list[Expr]]:

@@ -4,12 +4,12 @@ Everything here is composed from public tensor operations plus the zero-copy mov
 primitives of petagrad.api.primitive, so gradients come from autograd's per-primitive rules.
 The few places that shape the graph on purpose:
 
-- Convolution is im2col + one matmul. The kernel-offset windows of the (padded) input are
-  views; stacking them and calling `contiguous()` writes the patch matrix in one fused
-  kernel, laid out (C*k, N*out) so the product with the (O, C*k) weight is a plain 2-D
-  matmul that the CPU backend runs with its tuned GEMM and whose result is already in
-  (O, N, out) order. Transposed convolution is the adjoint: one GEMM to columns, then the
-  columns are summed into place (col2im) by pads, again one fused kernel.
+- Convolution is im2col + one matmul. The patch tensor (C*k, N*out) is written by one
+  small kernel per spatial axis (each stacks that axis' kernel-offset windows, which are
+  zero-copy views of the padded input), laid out so that the product with the (O, C*k)
+  weight is a plain 2-D matmul: the CPU backend runs it with its tuned GEMM, and the
+  result is already in (O, N, out) order. Transposed convolution is the adjoint: one GEMM
+  to columns, then the columns are summed into place (col2im) by pads, one fused kernel.
 - Pooling combines the window views elementwise (no patch buffer at all).
 - Softmax-like functions subtract a detached maximum (exact, and its gradient is zero).
 - Activations are written so that no branch of a `where` overflows: the gradient of the
@@ -17,7 +17,8 @@ The few places that shape the graph on purpose:
 - erf (for the exact GELU) and tanh use fitted Chebyshev series (|error| ~1e-16 in
   float64, ~1e-9 in float32); GELU's derivative is supplied in closed form.
 
-Imports: petagrad (public API), petagrad.api.primitive, petagrad.errors, petagrad.dtypes.
+Imports: petagrad (public API), petagrad.api.primitive, petagrad.errors, petagrad.dtypes,
+petagrad.ir.ops (to tell a view from a computed node).
 """
 from __future__ import annotations
 
@@ -47,12 +48,6 @@ __all__ = [
     "one_hot", "pad", "relu", "relu6", "scaled_dot_product_attention", "sigmoid", "silu",
     "softmax", "softplus", "tanh",
 ]
-
-
-# Stride-1 convolutions with at least this many multiply-adds per kernel offset use one
-# GEMM per offset on shifted views (no patch matrix); smaller ones use im2col, which
-# compiles fewer kernels.
-SHIFTED_CONV_MIN_WORK = 1 << 20
 
 
 class ConvShapeError(ShapeError, RuntimeError):
@@ -684,11 +679,11 @@ def _strided_axis(x: Tensor, axis: int, start: int, step: int, count: int) -> Te
     return P.reshape(column, x.shape[:axis] + (count,) + x.shape[axis + 1:])
 
 
-def _windows(x: Tensor, kernel: Sequence[int], stride: Sequence[int],
-             dilation: Sequence[int], pads: Sequence[tuple[int, int]], out: Sequence[int],
-             fill: Any = 0) -> list[Tensor]:
-    """One view of shape (..., *out) per kernel offset (row-major over the kernel):
-    view[..., o] = padded_x[..., o * stride + offset * dilation]."""
+def _padded_for_windows(x: Tensor, kernel: Sequence[int], stride: Sequence[int],
+                        dilation: Sequence[int], pads: Sequence[tuple[int, int]],
+                        out: Sequence[int], fill: Any = 0) -> Tensor:
+    """x padded (with `fill`) so that every window, and for strided axes the whole last
+    (count, step) row that `_strided_axis` splits off, lies inside."""
     nd = len(kernel)
     lead = x.ndim - nd
     pads = list(pads)
@@ -705,6 +700,16 @@ def _windows(x: Tensor, kernel: Sequence[int], stride: Sequence[int],
     if strided and padded.node.op is Op.VIEW:
         # splitting a padded or permuted axis into (count, step) is not one view: copy once
         padded = P.contiguous(padded)
+    return padded
+
+
+def _windows(x: Tensor, kernel: Sequence[int], stride: Sequence[int],
+             dilation: Sequence[int], pads: Sequence[tuple[int, int]], out: Sequence[int],
+             fill: Any = 0) -> list[Tensor]:
+    """One view of shape (..., *out) per kernel offset (row-major over the kernel):
+    view[..., o] = padded_x[..., o * stride + offset * dilation]."""
+    lead = x.ndim - len(kernel)
+    padded = _padded_for_windows(x, kernel, stride, dilation, pads, out, fill)
     views = []
     for offsets in itertools.product(*(range(k) for k in kernel)):
         view = padded
@@ -752,27 +757,16 @@ def _conv_core(fn: str, x: Tensor, weight: Tensor, stride: Sequence[int],
         size = x.shape[2 + d] + pads[d][0] + pads[d][1]
         extent = dilation[d] * (kernel[d] - 1) + 1
         if size < extent:
-            raise ConvShapeError(f"{fn}: the padded input of spatial size "
-                                 f"{tuple(x.shape[2 + e] + pads[e][0] + pads[e][1] for e in range(nd))} "
-                                 f"is smaller than the dilated kernel "
-                                 f"{tuple(dilation[e] * (kernel[e] - 1) + 1 for e in range(nd))} "
-                                 f"(input shape {x.shape}, weight shape {weight.shape})")
+            padded = tuple(x.shape[2 + e] + pads[e][0] + pads[e][1] for e in range(nd))
+            dilated = tuple(dilation[e] * (kernel[e] - 1) + 1 for e in range(nd))
+            raise ConvShapeError(f"{fn}: the padded input of spatial size {padded} is smaller "
+                                 f"than the dilated kernel {dilated} (input shape {x.shape}, "
+                                 f"weight shape {weight.shape})")
         out.append((size - extent) // stride[d] + 1)
     out = tuple(out)
-    taps = math.prod(kernel)
-    if all(s == 1 for s in stride) and taps > 1 and \
-            n * math.prod(out) * c * out_channels >= SHIFTED_CONV_MIN_WORK:
-        return _conv_shifted(x, weight, pads, dilation, groups, out)
-    views = _windows(x, kernel, stride, dilation, pads, out)
-    channels_first = (1, 0) + tuple(range(2, 2 + nd))
-    pieces = [P.permute(v, channels_first) for v in views]  # each (C, N, *out)
-    if taps == 1:
-        patches = P.reshape(pieces[0], (c, 1) + pieces[0].shape[1:])
-    else:
-        patches = pg.stack(pieces, axis=1)  # (C, taps, N, *out): one fused kernel
+    patches = _patches(x, kernel, stride, dilation, pads, out)
     columns = n * math.prod(out)
-    per_group = c // groups * taps
-    patches = P.contiguous(patches)
+    per_group = c // groups * math.prod(kernel)
     if groups == 1:
         y = pg.matmul(P.reshape(weight, (out_channels, per_group)),
                       P.reshape(patches, (per_group, columns)))
@@ -780,49 +774,30 @@ def _conv_core(fn: str, x: Tensor, weight: Tensor, stride: Sequence[int],
         y = pg.matmul(P.reshape(weight, (groups, out_channels // groups, per_group)),
                       P.reshape(patches, (groups, per_group, columns)))
     y = P.reshape(y, (out_channels, n) + out)
-    return P.permute(y, channels_first)
+    return P.permute(y, (1, 0) + tuple(range(2, 2 + nd)))
 
 
-def _conv_shifted(x: Tensor, weight: Tensor, pads: Sequence[tuple[int, int]],
-                  dilation: Sequence[int], groups: int, out: tuple[int, ...]) -> Tensor:
-    """Stride-1 convolution without a patch matrix: one GEMM per kernel offset.
+def _patches(x: Tensor, kernel: Sequence[int], stride: Sequence[int],
+             dilation: Sequence[int], pads: Sequence[tuple[int, int]],
+             out: tuple[int, ...]) -> Tensor:
+    """The contiguous patch tensor (C, *kernel, N, *out) of x (N, C, *S).
 
-    With the padded input stored (C, N, *padded) and flattened to (C, L), the input a
-    kernel offset needs at output position p is at p + (its flat offset), so each offset
-    is a plain shifted view and out = sum_k W[:, :, k] @ x_flat[:, shift_k : shift_k + span]
-    over every padded position (the positions past the valid output are cropped). This
-    reads the input once per offset instead of writing a patch matrix taps times its size.
+    It is built one spatial axis at a time (innermost first), each stage one kernel that
+    stacks the k_d windows of its axis: an element then reads k_d candidates rather than
+    prod(kernel) (each stacked piece costs a masked load for every output element).
     """
-    nd = len(out)
-    n, c = x.shape[:2]
-    out_channels, kernel = weight.shape[0], weight.shape[2:]
-    channels_first = (1, 0) + tuple(range(2, 2 + nd))
-    padded = P.contiguous(_pad_spatial(P.permute(x, channels_first), pads))
-    spatial = padded.shape[2:]
-    length = n * math.prod(spatial)
-    steps = [math.prod(spatial[d + 1:]) for d in range(nd)]
-    offsets = list(itertools.product(*(range(k) for k in kernel)))
-    shifts = [sum(i * dil * st for i, dil, st in zip(o, dilation, steps)) for o in offsets]
-    span = length - max(shifts)  # every valid output position is below this
-    per_group, per_group_out = c // groups, out_channels // groups
-    flat = P.reshape(padded, (groups, per_group, length))
-    total: Tensor | None = None
-    for offset, shift in zip(offsets, shifts):
-        window = P.shrink(flat, ((0, groups), (0, per_group), (shift, shift + span)))
-        ranges = ((0, out_channels), (0, per_group)) + tuple((i, i + 1) for i in offset)
-        tap = P.reshape(P.shrink(weight, ranges), (groups, per_group_out, per_group))
-        if groups == 1:
-            y = pg.matmul(P.reshape(tap, tap.shape[1:]), P.reshape(window, window.shape[1:]))
+    nd = len(kernel)
+    padded = _padded_for_windows(x, kernel, stride, dilation, pads, out)
+    t = P.permute(padded, (1, 0) + tuple(range(2, 2 + nd)))  # (C, N, *S)
+    axis = nd + 1  # where the axis being windowed sits at every stage
+    for d in reversed(range(nd)):
+        pieces = [_strided_axis(t, axis, i * dilation[d], stride[d], out[d])
+                  for i in range(kernel[d])]
+        if len(pieces) == 1:
+            t = P.reshape(pieces[0], (t.shape[0], 1) + pieces[0].shape[1:])
         else:
-            y = pg.matmul(tap, window)
-        y = P.pad(P.reshape(y, (out_channels, span)), ((0, 0), (0, length - span)))
-        total = y if total is None else total + y
-    assert total is not None
-    # One kernel sums the taps; without the explicit copy, a consumer reading the result
-    # through the crop below would make the scheduler realize each partial sum.
-    full = P.reshape(P.contiguous(total), (out_channels, n) + spatial)
-    y = P.shrink(full, ((0, out_channels), (0, n)) + tuple((0, o) for o in out))
-    return P.permute(y, channels_first)
+            t = P.contiguous(pg.stack(pieces, axis=1))
+    return P.contiguous(t) if t.node.op is Op.VIEW else t
 
 
 def _conv_inputs(fn: str, input: Tensor, weight: Tensor, nd: int,
@@ -1400,7 +1375,7 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
         index = _nearest_index(n, o, scales[d], mode == "nearest-exact")
         if o % n == 0 and np.array_equal(index, np.arange(o) // (o // n)):
             x = pg.repeat(x, o // n, axis=axis)  # a plain upscale: a broadcast, no gather
-        elif not np.array_equal(index, np.arange(o)):
+        elif o != n or not np.array_equal(index, np.arange(o)):
             x = pg.take(x, index, axis=axis)
     return x
 

@@ -216,6 +216,9 @@ class Device(BaseDevice):
             print(source, file=sys.stderr)
         return Program(name, source, kernel.n_inputs, ccompiler.DEFAULT_FLAGS)
 
+    def prepare(self, kernel: Kernel) -> None:
+        self.program(kernel)
+
     def run(self, kernel: Kernel, output: HostBuffer, inputs: list[HostBuffer]) -> None:
         self.program(kernel).launch(output, inputs, self.threads)
 

@@ -21,6 +21,7 @@ from petagrad.ir.ops import Op
 
 DEVICE_MODULES: dict[str, str] = {
     "CPU": "petagrad.runtime.cpu",
+    "CL": "petagrad.runtime.opencl",
     "NUMPY": "petagrad.runtime.numpy_ref",
 }
 
@@ -45,6 +46,9 @@ class Device:
     def run(self, kernel: Kernel, output: Any, inputs: list[Any]) -> None:
         """Compute `kernel` into `output`, reading `inputs` in slot order."""
         raise NotImplementedError
+
+    def prepare(self, kernel: Kernel) -> None:
+        """Compile `kernel` ahead of its launch (so launch timings exclude compiling)."""
 
     def supports(self, dtype: DType) -> bool:
         """Whether this device can hold and compute `dtype`."""

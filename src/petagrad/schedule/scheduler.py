@@ -107,6 +107,9 @@ class _KernelBuilder:
         self.slots: dict[int, int] = {}
         self.memo: dict[tuple, Expr] = {}
         self.reduce_node: Optional[Node] = None
+        # the loop shape of the output: the root's, or a reduce's keepdims shape when the
+        # root only differs from it by size-1 axes (an epilogue after keepdims=False)
+        self.out_shape: tuple[int, ...] = root.shape
 
     def kernel(self) -> Kernel:
         root = self.root
@@ -115,9 +118,11 @@ class _KernelBuilder:
         elif root.op in REDUCE:
             value = self.fuse_reduce(root)
         else:
-            value = self.build(root, (), False)
+            self.out_shape = self.squeezed_reduce_shape() or root.shape
+            steps = () if self.out_shape == root.shape else ((Op.RESHAPE, self.out_shape),)
+            value = self.build(root, steps, False)
         if self.reduce_node is None:
-            return Kernel(root.shape, (), value, len(self.inputs))
+            return Kernel(self.out_shape, (), value, len(self.inputs))
         src = self.reduce_node.srcs[0]
         return Kernel(src.shape, self.reduce_node.arg, value, len(self.inputs))
 
@@ -169,9 +174,35 @@ class _KernelBuilder:
             return self.fuse_reduce(node)
         return self.realize_and_load(node, steps, f"{op.name} output read by another kernel")
 
+    def squeezed_reduce_shape(self) -> Optional[tuple[int, ...]]:
+        """The keepdims shape of a reduce the root's elementwise ops read only through a
+        reshape that drops its size-1 axes (what keepdims=False and mean do), if any."""
+        def squeeze(shape: tuple[int, ...]) -> tuple[int, ...]:
+            return tuple(s for s in shape if s != 1)
+
+        stack, seen = [self.root], set()
+        while stack:
+            node = stack.pop()
+            if id(node) in seen or node.realized or id(node) in self.scheduler.scheduled:
+                continue
+            seen.add(id(node))
+            if node.op in ELEMENTWISE:
+                stack.extend(node.srcs)
+            elif node.op is Op.VIEW:
+                base = node.srcs[0]
+                if (base.op in REDUCE and base.shape != self.root.shape
+                        and all(step[0] is Op.RESHAPE for step in node.steps)
+                        and squeeze(base.shape) == squeeze(self.root.shape)):
+                    return base.shape
+        return None
+
     def can_fuse_epilogue(self, node: Node, steps: tuple[Step, ...], in_reduce: bool) -> bool:
-        return (not in_reduce and not steps and self.reduce_node is None
-                and node.shape == self.root.shape
+        if steps:  # only reshapes that land back on the reduce's own layout
+            view = apply_steps(View.contiguous(node.shape), steps)
+            if view is None or view.shape != node.shape or not view.is_contiguous:
+                return False
+        return (not in_reduce and self.reduce_node is None
+                and node.shape == self.out_shape
                 and self.scheduler.consumers.get(id(node), 0) == 1
                 and id(node) not in self.scheduler.targets)
 

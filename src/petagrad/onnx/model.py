@@ -1,0 +1,277 @@
+"""ONNX importer: loading a model and running it.
+
+`load(path | bytes | ModelProto, device=None)` parses the model with the `onnx` package,
+validates it with `onnx.checker`, reads external data (only from inside the model's
+directory), resolves every node to a petagrad operator and folds the constant parts.
+The OnnxModel it returns is called with NumPy arrays or petagrad Tensors and returns a dict
+of output name to Tensor. Calls with the same input shapes reuse compiled kernels, and from
+the third call on replay the launches recorded by the step JIT (`petagrad.jit`) when the
+model allows it (no random ops, no value-dependent shapes or control flow).
+Imports: numpy, onnx, petagrad (public API), petagrad.onnx.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Union
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+
+import petagrad as pg
+from petagrad.onnx.graph import GraphProgram
+from petagrad.onnx.registry import canonical_domain
+from petagrad.onnx.values import Value, is_host, np_dtype, on_device, to_tensor, type_name
+
+Dim = Union[int, str, None]
+ModelSource = Union[str, os.PathLike, bytes, bytearray, onnx.ModelProto]
+
+
+@dataclass(frozen=True)
+class ValueSpec:
+    """A declared graph input or output: its name, shape (ints, dim names or None where
+    unknown; None for the whole shape when the rank is unknown) and element type."""
+
+    name: str
+    shape: Optional[tuple[Dim, ...]]
+    dtype: np.dtype
+    elem_type: int
+
+    def __str__(self) -> str:
+        if self.shape is None:
+            dims = "?"
+        else:
+            dims = ", ".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.name}: {type_name(self.elem_type)}[{dims}]"
+
+
+def _spec(info: onnx.ValueInfoProto) -> ValueSpec:
+    kind = info.type.WhichOneof("value")
+    if kind != "tensor_type":
+        return ValueSpec(info.name, None, np.dtype(object), 0)
+    tensor_type = info.type.tensor_type
+    shape: Optional[tuple[Dim, ...]] = None
+    if tensor_type.HasField("shape"):
+        dims: list[Dim] = []
+        for dim in tensor_type.shape.dim:
+            if dim.HasField("dim_value"):
+                dims.append(int(dim.dim_value))
+            elif dim.HasField("dim_param") and dim.dim_param:
+                dims.append(dim.dim_param)
+            else:
+                dims.append(None)
+        shape = tuple(dims)
+    elem = tensor_type.elem_type
+    return ValueSpec(info.name, shape, np_dtype(elem) if elem else np.dtype(object), elem)
+
+
+def _parse(source: ModelSource) -> tuple[onnx.ModelProto, str]:
+    """The ModelProto and the directory its external data is resolved against."""
+    if isinstance(source, onnx.ModelProto):
+        return source, ""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, base_dir, what = bytes(source), "", "the given bytes"
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no ONNX model file at {path!r}")
+        with open(path, "rb") as handle:
+            data = handle.read()
+        base_dir, what = os.path.dirname(os.path.abspath(path)), repr(path)
+    else:
+        raise TypeError(f"petagrad.onnx.load expects a path, bytes or an onnx.ModelProto, got "
+                        f"{type(source).__name__}")
+    if not data:
+        raise ValueError(f"{what} is empty, not an ONNX model")
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"{what} is not a valid ONNX model (the protobuf could not be "
+                         f"decoded: {exc}); is the file truncated or of another format?") from None
+    if not model.HasField("graph") or not model.opset_import:
+        raise ValueError(f"{what} is not a valid ONNX model: it has no graph or no opset "
+                         f"imports (is the file truncated or of another format?)")
+    return model, base_dir
+
+
+def _check(model: onnx.ModelProto) -> None:
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid model"
+        raise ValueError(f"the model fails onnx.checker: {first}") from None
+
+
+class OnnxModel:
+    """A loaded ONNX model. Call it with inputs by position, by name, or as one dict."""
+
+    def __init__(self, proto: onnx.ModelProto, device: Optional[str] = None,
+                 base_dir: str = "", jit: bool = True):
+        self.proto = proto
+        self.device = device if device is not None else pg.zeros(()).device
+        pg.zeros((), device=self.device)  # an unknown device fails here, at load
+        self.opsets = {canonical_domain(o.domain): int(o.version) for o in proto.opset_import}
+        functions = {(canonical_domain(f.domain), f.name): f for f in proto.functions}
+        self.program = GraphProgram(proto.graph, self.opsets, self.device, base_dir, functions)
+        graph_inputs = [v for v in proto.graph.input if v.name not in self.program.defaults]
+        self.inputs = {v.name: _spec(v) for v in graph_inputs}
+        self.optional_inputs = {v.name: _spec(v) for v in proto.graph.input
+                                if v.name in self.program.defaults}
+        self.outputs = {v.name: _spec(v) for v in proto.graph.output}
+        self.use_jit = jit and self.program.deterministic
+        self._jitted: dict[tuple, Any] = {}
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.inputs)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.outputs)
+
+    def __repr__(self) -> str:
+        ins = ", ".join(str(s) for s in self.inputs.values())
+        outs = ", ".join(str(s) for s in self.outputs.values())
+        return f"OnnxModel(inputs=[{ins}], outputs=[{outs}], device={self.device})"
+
+    # -- inputs ----------------------------------------------------------------------------
+    def _bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
+        if len(args) == 1 and isinstance(args[0], Mapping) and not kwargs:
+            given = dict(args[0])
+        else:
+            names = self.input_names
+            if len(args) > len(names):
+                raise TypeError(f"the model takes {len(names)} inputs ({names}), got "
+                                f"{len(args)} positional values")
+            given = dict(zip(names, args))
+            for name, value in kwargs.items():
+                if name in given:
+                    raise TypeError(f"input {name!r} given both by position and by name")
+                given[name] = value
+        known = set(self.inputs) | set(self.optional_inputs)
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ValueError(f"unknown model inputs {unknown}; the model's inputs are "
+                             f"{self.input_names}")
+        missing = [n for n in self.inputs if n not in given or given[n] is None]
+        if missing:
+            raise ValueError(f"missing required inputs {missing}: the model's inputs are "
+                             + ", ".join(str(s) for s in self.inputs.values()))
+        bound: dict[str, Any] = {}
+        dims: dict[str, tuple[int, str]] = {}
+        for name, value in given.items():
+            if value is None:
+                continue
+            spec = self.inputs.get(name) or self.optional_inputs[name]
+            bound[name] = self._check_input(spec, value, dims)
+        return bound
+
+    def _check_input(self, spec: ValueSpec, value: Any, dims: dict) -> Value:
+        if isinstance(value, pg.Tensor):
+            dtype, shape = value.dtype.np, value.shape
+        else:
+            if not isinstance(value, np.ndarray):
+                value = np.asarray(value, dtype=spec.dtype if spec.elem_type else None)
+            dtype, shape = value.dtype, value.shape
+        if spec.elem_type and dtype != spec.dtype:
+            raise TypeError(f"input {spec.name!r} expects element type "
+                            f"{type_name(spec.elem_type)} ({spec.dtype}), got {dtype}")
+        if spec.shape is not None:
+            if len(shape) != len(spec.shape):
+                raise ValueError(f"input {spec.name!r} expects shape {_show(spec.shape)} "
+                                 f"(rank {len(spec.shape)}), got shape {tuple(shape)}")
+            for axis, (want, got) in enumerate(zip(spec.shape, shape)):
+                if isinstance(want, int) and want != got:
+                    raise ValueError(f"input {spec.name!r} expects shape {_show(spec.shape)}, "
+                                     f"got shape {tuple(shape)} (axis {axis}: {got} != {want})")
+                if isinstance(want, str):
+                    seen = dims.setdefault(want, (got, spec.name))
+                    if seen[0] != got:
+                        raise ValueError(f"input {spec.name!r} has {want}={got} on axis "
+                                         f"{axis}, but input {seen[1]!r} has {want}={seen[0]}")
+        if isinstance(value, pg.Tensor):
+            return value if value.device == self.device else value.to(self.device)
+        if on_device(value.dtype):
+            return to_tensor(value, self.device)
+        return value
+
+    # -- running ---------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Run the model. Inputs: NumPy arrays, petagrad Tensors or nested lists; returns
+        {output name: Tensor} (a NumPy array for element types petagrad cannot hold)."""
+        feeds = self._bind(args, kwargs)
+        values = self._execute(feeds)
+        outputs = {}
+        for name, value in zip(self.output_names, values):
+            if is_host(value) and on_device(value.dtype):
+                value = to_tensor(value, self.device)
+            outputs[name] = value
+        tensors = [v for v in outputs.values() if isinstance(v, pg.Tensor)]
+        if tensors:
+            pg.realize(*tensors)
+        return outputs
+
+    def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        """Like calling the model with a dict; kept for onnxruntime-style code."""
+        return self(dict(feeds))
+
+    def _execute(self, feeds: dict[str, Value]) -> list[Value]:
+        names = tuple(sorted(feeds))
+        if not self.use_jit or any(is_host(v) for v in feeds.values()):
+            return self.program.run(feeds)
+        step = self._jitted.get(names)
+        if step is None:
+            step = pg.jit(_JitStep(self, names))
+            self._jitted[names] = step
+        try:
+            return list(step(*[feeds[n] for n in names]))
+        except (pg.JitError, _NotJittable):
+            self.use_jit = False
+            return self.program.run(feeds)
+
+
+class _NotJittable(Exception):
+    pass
+
+
+class _JitStep:
+    """The function the step JIT records: inputs by position in, output Tensors out."""
+
+    def __init__(self, model: OnnxModel, names: tuple[str, ...]):
+        self.model = model
+        self.names = names
+        self.__name__ = "onnx_model"
+
+    def __call__(self, *tensors: pg.Tensor) -> tuple:
+        values = self.model.program.run(dict(zip(self.names, tensors)))
+        outputs = []
+        for value in values:
+            if is_host(value):
+                if not on_device(value.dtype):
+                    raise _NotJittable()
+                value = to_tensor(value, self.model.device)
+            outputs.append(value)
+        return tuple(outputs)
+
+
+def _show(shape: tuple) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+def load(model: ModelSource, device: Optional[str] = None, *, check: bool = True,
+         jit: bool = True) -> OnnxModel:
+    """Load an ONNX model from a path, bytes or an onnx.ModelProto.
+
+    device: where the model runs (petagrad's default device when None). check: validate
+    with onnx.checker first (a failing model raises ValueError). jit: replay recorded
+    kernel launches from the third call on, when the model allows it.
+    Raises NotImplementedError naming the operator, domain, version and node for an
+    operator petagrad does not implement.
+    """
+    proto, base_dir = _parse(model)
+    if check:
+        _check(proto)
+    return OnnxModel(proto, device=device, base_dir=base_dir, jit=jit)

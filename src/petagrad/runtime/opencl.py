@@ -1,0 +1,384 @@
+"""Runtime layer: the CL device. Kernels are rendered as OpenCL C (codegen/opencl.py), built
+by the OpenCL driver through pyopencl, and launched on pyopencl buffers.
+
+"CL:<n>" is the n-th device over all platforms, in platform order then device order
+(`clinfo -l` lists them the same way); "CL" is "CL:0".
+
+The pieces, as docs/backends.md describes them:
+- allocator: a pyopencl MemoryPool over an ImmediateAllocator, so a freed buffer is reused
+  by the next allocation of its size and an allocation the driver cannot satisfy fails at
+  allocate() (as MemoryError), not at some later launch. One in-order queue per device
+  makes reuse safe: a buffer freed while a queued kernel still reads it is only rewritten
+  by commands queued after that kernel.
+- compiler: program binaries cached on disk under <cache_dir>/opencl, keyed by the sha256
+  of the source, the build options and the platform/device/driver identity, so a second
+  process loads the binary instead of building (BUILD_STATS counts both). The source is
+  written next to the binary first, so a build error can point at a real file.
+- program: the built kernels of one Kernel and the launches the renderer planned.
+- capabilities: read from the device (extensions, work-group and local memory limits),
+  never assumed: float64 needs cl_khr_fp64; float16 is stored as half and computed in
+  float, so it needs only vload_half/vstore_half, which every device has.
+Imports: petagrad.config, errors, dtypes, ir, codegen, runtime.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from petagrad import config, dtypes
+from petagrad.codegen.opencl import Caps, OpenCLRenderer, RenderedKernel
+from petagrad.dtypes import DType
+from petagrad.errors import CompileError, DeviceError, DTypeError
+from petagrad.ir.kernel import Kernel
+from petagrad.runtime.ccompiler import cache_dir
+from petagrad.runtime.device import Device as BaseDevice
+from petagrad.runtime.device import kernel_dtypes
+
+UNAVAILABLE = ("CL unavailable: install an OpenCL driver, e.g. PoCL "
+               "(apt-get install pocl-opencl-icd)")
+_FORMAT = "petagrad-opencl-1"  # bumped when the cache layout or key recipe changes
+_DIGEST_BYTES = 32  # a cached binary file starts with the sha256 of the rest
+
+
+class CLMemoryError(MemoryError):
+    """The OpenCL device ran out of memory (or of resources for a launch)."""
+
+
+@dataclass
+class BuildStats:
+    """Counters for this process: programs built from source vs loaded from the disk cache."""
+
+    builds: int = 0
+    cache_hits: int = 0
+    seconds: float = 0.0
+
+    def reset(self) -> None:
+        self.builds = self.cache_hits = 0
+        self.seconds = 0.0
+
+
+BUILD_STATS = BuildStats()
+
+
+def _pyopencl() -> Any:
+    try:
+        import pyopencl
+    except ImportError:
+        raise DeviceError(UNAVAILABLE + "; and the Python binding: pip install pyopencl") \
+            from None
+    return pyopencl
+
+
+def all_devices() -> list[Any]:
+    """Every OpenCL device, by platform order then device order (what CL:<n> indexes)."""
+    cl = _pyopencl()
+    try:
+        platforms = cl.get_platforms()
+    except cl.Error:  # clGetPlatformIDs fails with PLATFORM_NOT_FOUND_KHR when no ICD is found
+        platforms = []
+    found = []
+    for platform in platforms:
+        try:
+            found.extend(platform.get_devices())
+        except cl.Error:  # a platform with no devices says DEVICE_NOT_FOUND
+            continue
+    return found
+
+
+def available() -> bool:
+    """Whether at least one OpenCL device can be opened (without raising)."""
+    try:
+        return bool(all_devices())
+    except DeviceError:
+        return False
+
+
+def _is_out_of_memory(cl: Any, exc: Exception) -> bool:
+    codes = {cl.status_code.MEM_OBJECT_ALLOCATION_FAILURE, cl.status_code.OUT_OF_RESOURCES,
+             cl.status_code.OUT_OF_HOST_MEMORY}
+    return isinstance(exc, cl.Error) and getattr(exc, "code", None) in codes
+
+
+class Program:
+    """The built kernels of one petagrad Kernel, launched as the renderer planned."""
+
+    def __init__(self, device: "Device", rendered: RenderedKernel, program: Any):
+        self.device = device
+        self.rendered = rendered
+        cl = device.cl
+        self.kernels = [cl.Kernel(program, launch.function) for launch in rendered.launches]
+
+    def launch(self, output: Any, inputs: list[Any]) -> None:
+        device = self.device
+        rendered = self.rendered
+        scratch = device.allocate(rendered.scratch_bytes) if rendered.scratch_bytes else None
+        named = {"out": output, "scratch": scratch}
+        for slot, buffer in enumerate(inputs):
+            named[f"in{slot}"] = buffer
+        for kernel, launch in zip(self.kernels, rendered.launches):
+            kernel.set_args(*[named[arg] for arg in launch.args])
+            device.cl.enqueue_nd_range_kernel(device.queue, kernel, launch.global_size,
+                                              launch.local_size)
+
+
+class Device(BaseDevice):
+    """An OpenCL device: pyopencl buffers, OpenCL C kernels, one in-order queue."""
+
+    def __init__(self, index: int = 0):
+        self.cl = cl = _pyopencl()
+        found = all_devices()
+        if not found:
+            raise DeviceError(UNAVAILABLE)
+        if not 0 <= index < len(found):
+            listing = ", ".join(f"CL:{i} {d.name.strip()}" for i, d in enumerate(found))
+            raise DeviceError(f"no OpenCL device CL:{index}; found {len(found)}: {listing}")
+        self.index = index
+        self.cl_device = device = found[index]
+        try:
+            self.context = cl.Context([device])
+            self.queue = cl.CommandQueue(self.context, device)
+        except cl.Error as exc:
+            raise DeviceError(f"CL:{index} ({device.name.strip()}) could not be opened: "
+                              f"{exc}") from None
+        import pyopencl.tools
+        self.pool = pyopencl.tools.MemoryPool(pyopencl.tools.ImmediateAllocator(self.queue))
+        self.extensions: set[str] = set(device.extensions.split())
+        self.max_alloc = int(device.max_mem_alloc_size)
+        self.renderer = OpenCLRenderer()
+        self.programs: dict[Kernel, Program] = {}
+        platform = device.platform
+        # everything that can change the binary a build produces
+        self.identity = "\n".join([
+            _FORMAT, platform.name, platform.version, device.name, device.version,
+            device.driver_version, str(device.type), cl.VERSION_TEXT])
+        self.build_options = self._build_options()
+
+    # -- capabilities --------------------------------------------------------------------------
+    def caps(self) -> Caps:
+        device = self.cl_device
+        return Caps(
+            max_work_group_size=int(device.max_work_group_size),
+            local_mem_size=int(device.local_mem_size),
+            compute_units=int(device.max_compute_units),
+            preferred_vector_width=int(device.preferred_vector_width_float),
+            is_cpu=bool(device.type & self.cl.device_type.CPU),
+            has_fp64="cl_khr_fp64" in self.extensions,
+            has_fp16="cl_khr_fp16" in self.extensions)
+
+    def supports(self, dtype: DType) -> bool:
+        if dtype is dtypes.float64:
+            return "cl_khr_fp64" in self.extensions
+        if dtype in (dtypes.int64, dtypes.uint64):
+            # the embedded profile makes 64-bit integers optional
+            return "EMBEDDED" not in self.cl_device.profile or "cles_khr_int64" in self.extensions
+        return True
+
+    def _unsupported_message(self, dtype: DType) -> str:
+        why = {dtypes.float64: "it lacks the cl_khr_fp64 extension",
+               dtypes.int64: "its embedded profile lacks cles_khr_int64",
+               dtypes.uint64: "its embedded profile lacks cles_khr_int64"}[dtype]
+        return (f"device {self.name} ({self.cl_device.name.strip()}) does not support dtype "
+                f"{dtype.name}: {why}; use a narrower dtype or another device")
+
+    def _build_options(self) -> tuple[str, ...]:
+        options = []
+        version = self.cl_device.opencl_c_version  # "OpenCL C 1.2 ..."
+        try:
+            major, minor = (int(x) for x in version.split()[2].split(".")[:2])
+        except (IndexError, ValueError):
+            major, minor = 1, 2
+        if (major, minor) >= (1, 2):
+            options.append("-cl-std=CL1.2")
+        fp_config = int(self.cl_device.single_fp_config)
+        if fp_config & self.cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT:
+            # IEEE division and sqrt, as NumPy computes them (the default allows 2.5 ulp)
+            options.append("-cl-fp32-correctly-rounded-divide-sqrt")
+        return tuple(options)
+
+    # -- memory --------------------------------------------------------------------------------
+    def allocate(self, nbytes: int) -> Any:
+        if nbytes > self.max_alloc:
+            raise CLMemoryError(f"{self.name}: cannot allocate {nbytes} bytes, more than the "
+                                f"device's largest allocation ({self.max_alloc} bytes)")
+        try:
+            return self.pool.allocate(max(nbytes, 1))
+        except self.cl.Error as exc:
+            if _is_out_of_memory(self.cl, exc) or isinstance(exc, self.cl.MemoryError):
+                raise CLMemoryError(f"{self.name}: out of device memory allocating {nbytes} "
+                                    f"bytes ({exc})") from None
+            raise
+
+    def copy_in(self, buffer: Any, data: np.ndarray) -> None:
+        if data.nbytes == 0:
+            return
+        host = np.ascontiguousarray(data).reshape(-1)
+        with self._memory_errors("copying to the device"):
+            self.cl.enqueue_copy(self.queue, buffer, host, is_blocking=True)
+
+    def copy_out(self, buffer: Any, dtype: DType, count: int) -> np.ndarray:
+        host = np.empty(count, dtype.np)
+        if count:
+            with self._memory_errors("copying from the device"):
+                self.cl.enqueue_copy(self.queue, host, buffer, is_blocking=True)
+        return host
+
+    @contextlib.contextmanager
+    def _memory_errors(self, what: str) -> Iterator[None]:
+        """Turn the driver's out-of-memory codes into CLMemoryError (a MemoryError)."""
+        try:
+            yield
+        except self.cl.Error as exc:
+            if _is_out_of_memory(self.cl, exc):
+                raise CLMemoryError(f"{self.name}: out of device memory {what} ({exc})") \
+                    from None
+            raise
+
+    def synchronize(self) -> None:
+        self.queue.finish()
+
+    # -- kernels -------------------------------------------------------------------------------
+    def run(self, kernel: Kernel, output: Any, inputs: list[Any]) -> None:
+        program = self.programs.get(kernel)
+        if program is None:
+            for expr in kernel.value.walk():
+                if not self.supports(expr.dtype):
+                    raise DTypeError(self._unsupported_message(expr.dtype))
+            if math.prod(kernel.output_shape) == 0:
+                return
+            program = self.program(kernel)
+        with self._memory_errors(f"running {kernel.name}"):
+            program.launch(output, inputs)
+
+    def program(self, kernel: Kernel) -> Program:
+        found = self.programs.get(kernel)
+        if found is not None:
+            return found
+        output_dtype, input_dtypes = kernel_dtypes(kernel)
+        caps = self.caps()
+        rendered = self.renderer.render(kernel, "KERNEL", input_dtypes, output_dtype, caps)
+        digest = hashlib.sha256(rendered.source.encode()).hexdigest()[:10]
+        name = f"{kernel.name}_{digest}"
+        rendered = _renamed(rendered, name)
+        built = self.build(rendered.source, name)
+        program = Program(self, rendered, built)
+        limit = min(int(k.get_work_group_info(self.cl.kernel_work_group_info.WORK_GROUP_SIZE,
+                                              self.cl_device)) for k in program.kernels)
+        if any(launch.local_size[0] > limit for launch in rendered.launches):
+            # this kernel needs more registers than the device's largest group allows:
+            # plan again within the kernel's own limit
+            caps = Caps(**{**caps.__dict__, "max_work_group_size": limit})
+            rendered = _renamed(self.renderer.render(kernel, "KERNEL", input_dtypes,
+                                                     output_dtype, caps), name)
+            program = Program(self, rendered, self.build(rendered.source, name))
+        self.programs[kernel] = program
+        return program
+
+    def build(self, source: str, name: str) -> Any:
+        """The built cl.Program for `source`, from the disk cache when it holds a binary."""
+        cl = self.cl
+        options = " ".join(self.build_options)
+        key = hashlib.sha256("\0".join([self.identity, options, source]).encode()).hexdigest()
+        folder = cache_dir() / "opencl" / key[:2]
+        folder.mkdir(parents=True, exist_ok=True)
+        binary_path = folder / f"{key}.bin"
+        source_path = folder / f"{key}.cl"
+        debug = config.get("debug")
+        if debug >= 4:
+            print(source, file=sys.stderr)
+        dump = config.get("dump_dir")
+        if dump:
+            Path(dump).mkdir(parents=True, exist_ok=True)
+            (Path(dump) / f"{name}.cl").write_text(source)
+        start = time.perf_counter()
+        binary = _read_binary(binary_path)
+        if binary is not None:
+            try:
+                program = cl.Program(self.context, [self.cl_device], [binary])
+                program.build(options)
+                BUILD_STATS.cache_hits += 1
+                if debug >= 1:
+                    print(f"CL build {name}: cache hit "
+                          f"({(time.perf_counter() - start) * 1e3:.1f} ms)", file=sys.stderr)
+                return program
+            except cl.Error:
+                pass  # a binary the driver no longer accepts (e.g. after an update): rebuild
+        _write_atomic(source_path, source.encode())
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pyopencl warns on any build log output
+                program = cl.Program(self.context, source).build(options, cache_dir=False)
+        except cl.Error as exc:
+            raise CompileError(f"OpenCL build of kernel {name} failed on {self.name} "
+                               f"({self.cl_device.name.strip()})", log=_build_log(exc),
+                               source_path=str(source_path)) from None
+        elapsed = time.perf_counter() - start
+        BUILD_STATS.builds += 1
+        BUILD_STATS.seconds += elapsed
+        if debug >= 1:
+            print(f"CL build {name}: cache miss, built in {elapsed * 1e3:.1f} ms",
+                  file=sys.stderr)
+        binaries = program.get_info(cl.program_info.BINARIES)
+        if binaries and binaries[0]:
+            payload = bytes(binaries[0])
+            _write_atomic(binary_path, hashlib.sha256(payload).digest() + payload)
+        return program
+
+    def describe(self) -> str:
+        device = self.cl_device
+        fp64 = "float64" if "cl_khr_fp64" in self.extensions else "no float64"
+        fp16 = "float16" if "cl_khr_fp16" in self.extensions else "float16 as storage"
+        return (f"{self.name}: {device.name.strip()} ({device.platform.name.strip()}, "
+                f"{device.version.strip()}), {device.max_compute_units} compute units, "
+                f"{device.global_mem_size / 2**30:.1f} GiB, {fp64}, {fp16}")
+
+
+def _renamed(rendered: RenderedKernel, name: str) -> RenderedKernel:
+    launches = tuple(type(launch)(launch.function.replace("KERNEL", name, 1),
+                                  launch.global_size, launch.local_size, launch.args)
+                     for launch in rendered.launches)
+    return RenderedKernel(rendered.source.replace("KERNEL", name), launches,
+                          rendered.scratch_bytes, rendered.strategy)
+
+
+def _build_log(exc: Exception) -> str:
+    text = str(exc)
+    # pyopencl's message repeats the routine name; the driver's log follows "Build on"
+    start = text.find("Build on")
+    return text[start:] if start >= 0 else text
+
+
+def _read_binary(path: Path) -> bytes | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    digest, payload = data[:_DIGEST_BYTES], data[_DIGEST_BYTES:]
+    if not payload or hashlib.sha256(payload).digest() != digest:
+        return None  # truncated or corrupted: treat as a miss and rebuild
+    return payload
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Readers (other processes) see either no file or the whole file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,274 @@
+"""Tests for the CL device that the device-parametrized suites cannot express: launch
+geometry, large reductions, copies between devices, capability checks, build errors and
+the program cache. Every op test in the other files also runs on CL through the `device`
+fixture. Skipped with "no OpenCL platform" where no OpenCL driver (or pyopencl) is found."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import petagrad as pg
+from petagrad import dtypes
+from petagrad.codegen.opencl import Caps, OpenCLRenderer, _Plan
+from petagrad.errors import CompileError, DeviceError, DTypeError
+from petagrad.ir.kernel import Expr, Kernel
+from petagrad.ir.ops import Op
+from petagrad.ir.view import View
+from petagrad.runtime import opencl
+from petagrad.runtime.device import get_device
+from conftest import DEVICES, check
+
+HAVE_CL = opencl.available()
+needs_cl = pytest.mark.skipif(not HAVE_CL, reason="no OpenCL platform")
+pytestmark = pytest.mark.opencl
+
+
+@pytest.fixture
+def cl_device() -> opencl.Device:
+    if not HAVE_CL:
+        pytest.skip("no OpenCL platform")
+    return get_device("CL")  # type: ignore[return-value]
+
+
+def _sum_kernel(shape: tuple[int, ...], axes: tuple[int, ...]) -> Kernel:
+    load = Expr(Op.LOAD, dtypes.float32, (), (0, View.contiguous(shape)))
+    return Kernel(shape, axes, Expr(Op.SUM, dtypes.float32, (load,), axes), 1)
+
+
+# -- launch geometry (pure codegen: runs without a device) --------------------------------
+GPU = Caps(max_work_group_size=1024, local_mem_size=49152, compute_units=80)
+SMALL = Caps(max_work_group_size=64, local_mem_size=1024, compute_units=2, is_cpu=True,
+             preferred_vector_width=8)
+
+
+@pytest.mark.parametrize("caps", [GPU, SMALL], ids=["gpu", "small"])
+def test_plan_respects_device_limits(caps: Caps) -> None:
+    for shape, axes in [((10_000_000,), (0,)), ((4096, 4096), (1,)), ((4096, 4096), (0,)),
+                        ((7,), ()), ((1,), ()), ((3, 5000), (1,))]:
+        plan = _Plan(_sum_kernel(shape, axes), caps)
+        assert 1 <= plan.local_size <= caps.max_work_group_size
+        assert plan.local_size & (plan.local_size - 1) == 0  # the tree needs a power of two
+        assert plan.local_size * 4 <= caps.local_mem_size
+        if plan.parts > 1:
+            assert plan.final_local <= caps.max_work_group_size
+
+
+def test_plan_chooses_by_loop_structure() -> None:
+    full = _Plan(_sum_kernel((10_000_000,), (0,)), GPU)
+    assert full.strategy == "group" and full.parts > 1  # one output: split over groups
+    rows = _Plan(_sum_kernel((4096, 4096), (1,)), GPU)
+    assert rows.strategy == "group" and rows.parts == 1  # innermost reduce: a group per row
+    columns = _Plan(_sum_kernel((4096, 4096), (0,)), GPU)
+    assert columns.strategy == "map"  # neighbouring outputs read neighbouring memory
+    short = _Plan(_sum_kernel((100_000, 8), (1,)), GPU)
+    assert short.strategy == "map"  # a short reduce is a loop in one work-item
+    ewise = _Plan(Kernel((7,), (), _sum_kernel((7,), ()).value.srcs[0], 1), GPU)
+    assert ewise.strategy == "map" and ewise.global_size % ewise.local_size == 0
+
+
+def test_render_is_opencl_dialect() -> None:
+    source = OpenCLRenderer().render(_sum_kernel((4096, 4096), (1,)), "k", [dtypes.float32],
+                                     dtypes.float32, GPU).source
+    assert "__kernel" in source and "__local" in source and "barrier(" in source
+    assert "_Float16" not in source and "#pragma omp" not in source
+
+
+# -- odd sizes on the device ---------------------------------------------------------------
+@needs_cl
+@pytest.mark.parametrize("n", [1, 2, 97, 4099, 65537])
+def test_elementwise_odd_sizes(n: int) -> None:
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    check(pg.Tensor(x, device="CL") * 3 + 1, x * np.float32(3) + np.float32(1))
+
+
+@needs_cl
+@pytest.mark.parametrize("shape,axis", [((1,), 0), ((97,), 0), ((4099,), 0), ((3, 4099), 1),
+                                        ((4099, 3), 0), ((4099, 3), 1), ((13, 257, 5), 1),
+                                        ((13, 257, 5), (0, 2))])
+def test_reductions_odd_sizes(shape: tuple[int, ...], axis: int | tuple[int, ...]) -> None:
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    t = pg.Tensor(x, device="CL")
+    check(t.sum(axis=axis), x.sum(axis=axis), rtol=1e-4, atol=1e-4)
+    check(t.max(axis=axis), x.max(axis=axis))
+
+
+def test_small_work_groups_still_correct(cl_device: opencl.Device,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device that allows only 8 work-items per group (and little local memory) gets a
+    plan within those limits, and the same answers."""
+    caps = cl_device.caps()
+    tiny = Caps(**{**caps.__dict__, "max_work_group_size": 8, "local_mem_size": 64})
+    monkeypatch.setattr(cl_device, "caps", lambda: tiny)
+    monkeypatch.setattr(cl_device, "programs", {})
+    x = np.random.default_rng(2).random((5, 3001)).astype(np.float32)
+    t = pg.Tensor(x, device="CL")
+    check(t.sum(axis=1), x.sum(axis=1), rtol=1e-5)
+    check(t.sum(), np.float32(x.sum(dtype=np.float64)), rtol=1e-5)
+    check(t.exp() + 1, np.exp(x) + np.float32(1))
+
+
+# -- large reductions -----------------------------------------------------------------------
+@needs_cl
+def test_sum_of_ten_million() -> None:
+    x = np.random.default_rng(3).random(10_000_000, dtype=np.float32)
+    got = pg.Tensor(x, device="CL").sum().item()
+    assert got == pytest.approx(float(x.sum(dtype=np.float64)), rel=1e-5)
+
+
+@needs_cl
+def test_large_max_propagates_nan_and_finds_the_peak() -> None:
+    x = np.random.default_rng(4).random(3_000_001, dtype=np.float32)
+    x[1_234_567] = 7.0
+    t = pg.Tensor(x, device="CL")
+    assert t.max().item() == 7.0
+    x[2_999_999] = np.nan
+    assert np.isnan(pg.Tensor(x, device="CL").max().item())
+
+
+@needs_cl
+def test_large_integer_and_bool_reductions() -> None:
+    x = np.random.default_rng(5).integers(-1000, 1000, 2_000_003, dtype=np.int32)
+    t = pg.Tensor(x, device="CL")
+    assert t.sum().item() == int(x.sum(dtype=np.int64))
+    assert bool((t > 998).any().item()) == bool((x > 998).any())
+    assert bool((t > -2000).all().item())
+
+
+# -- storage dtypes ---------------------------------------------------------------------------
+@needs_cl
+def test_float16_and_bool_storage() -> None:
+    x = np.random.default_rng(6).standard_normal(1001).astype(np.float16)
+    t = pg.Tensor(x, device="CL")
+    check(t * 3 - 1, x * np.float16(3) - np.float16(1))
+    check(t.sum(), x.sum(), rtol=2e-3, atol=2e-2)
+    check(t > 0, x > 0)
+    check((t > 0).astype(pg.float16), (x > 0).astype(np.float16))
+    check(t.bitcast(pg.int16), x.view(np.int16))
+    bits = np.array([0x3C00, 0x7C00, 0xFC00, 0x0001], np.uint16)
+    check(pg.Tensor(bits, device="CL").bitcast(pg.float16), bits.view(np.float16))
+
+
+# -- copies between devices -----------------------------------------------------------------
+@needs_cl
+@pytest.mark.parametrize("other", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_, np.float16, np.uint8])
+def test_copies_both_ways(other: str, dtype: type) -> None:
+    x = (np.arange(-50, 50) % 7).astype(dtype)
+    there = pg.Tensor(x, device=other).to("CL")
+    assert there.device == "CL:0"
+    back = (there + there).to(other)
+    assert back.device == other
+    check(back, x + x)
+    check(pg.Tensor(x, device="CL").reshape(10, 10).T.to(other), x.reshape(10, 10).T)
+
+
+@needs_cl
+@pytest.mark.parametrize("other", DEVICES)
+def test_mixing_devices_raises_naming_both(other: str) -> None:
+    a = pg.Tensor([1.0, 2.0], device="CL")
+    b = pg.Tensor([1.0, 2.0], device=other)
+    with pytest.raises(DeviceError) as info:
+        a + b
+    assert "CL:0" in str(info.value) and other in str(info.value)
+
+
+# -- capabilities -----------------------------------------------------------------------------
+def test_missing_fp64_raises_dtype_error(cl_device: opencl.Device,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cl_device, "extensions", cl_device.extensions - {"cl_khr_fp64"})
+    assert not cl_device.supports(pg.float64) and cl_device.supports(pg.float16)
+    with pytest.raises(DTypeError) as upload:
+        pg.Tensor(np.ones(3, np.float64), device="CL")
+    assert "CL:0" in str(upload.value) and "float64" in str(upload.value)
+    # a kernel that makes float64 on the device is refused at run() too, with the reason
+    monkeypatch.setattr(cl_device, "programs", {})
+    t = pg.Tensor(np.ones(3, np.float32), device="CL")
+    with pytest.raises(DTypeError) as computed:
+        t.astype(pg.float64).numpy()
+    message = str(computed.value)
+    assert "CL:0" in message and "float64" in message and "cl_khr_fp64" in message
+
+
+def test_float64_when_the_device_has_it(cl_device: opencl.Device) -> None:
+    if not cl_device.supports(pg.float64):
+        pytest.skip("device lacks cl_khr_fp64")
+    x = np.random.default_rng(7).standard_normal(5000)
+    t = pg.Tensor(x, device="CL")
+    check((t * 1e-3).exp() / 3, np.exp(x * 1e-3) / 3)
+    check(t.sum(), x.sum(), rtol=1e-12)
+
+
+# -- errors -----------------------------------------------------------------------------------
+def test_build_failure_carries_log_and_source(cl_device: opencl.Device) -> None:
+    source = "__kernel void broken(__global float *out) { out[0] = not_declared_anywhere; }\n"
+    with pytest.raises(CompileError) as info:
+        cl_device.build(source, "broken")
+    error = info.value
+    assert "not_declared_anywhere" in error.log
+    assert os.path.exists(error.source_path)
+    with open(error.source_path) as f:
+        assert f.read() == source
+    assert error.source_path in str(error)
+
+
+def test_no_platform_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(opencl, "all_devices", lambda: [])
+    with pytest.raises(DeviceError, match=r"CL unavailable: install an OpenCL driver, e\.g\. "
+                                          r"PoCL \(apt-get install pocl-opencl-icd\)"):
+        opencl.Device(0)
+
+
+def test_unknown_device_index(cl_device: opencl.Device) -> None:
+    with pytest.raises(DeviceError, match="CL:999"):
+        opencl.Device(999)
+
+
+def test_out_of_memory_is_a_memory_error(cl_device: opencl.Device) -> None:
+    with pytest.raises(MemoryError) as info:
+        cl_device.allocate(cl_device.max_alloc + 1)
+    assert isinstance(info.value, opencl.CLMemoryError) and "CL:0" in str(info.value)
+
+
+def test_driver_out_of_memory_codes_become_memory_error(cl_device: opencl.Device) -> None:
+    cl = cl_device.cl
+    with pytest.raises(opencl.CLMemoryError):
+        with cl_device._memory_errors("testing"):
+            raise cl.MemoryError(cl._cl._ErrorRecord(
+                msg="fake", code=cl.status_code.MEM_OBJECT_ALLOCATION_FAILURE,
+                routine="clEnqueueNDRangeKernel"))
+
+
+# -- the program cache across processes ---------------------------------------------------------
+_CACHE_SCRIPT = textwrap.dedent("""
+    import json
+    import numpy as np
+    import petagrad as pg
+    from petagrad.runtime.opencl import BUILD_STATS
+    x = pg.Tensor(np.arange(5000, dtype=np.float32))
+    y = ((x * 2 + 1).exp2().sum() + x.max()).numpy()
+    print(json.dumps({"device": x.device, "builds": BUILD_STATS.builds,
+                      "hits": BUILD_STATS.cache_hits, "value": float(y)}))
+""")
+
+
+def test_second_process_reuses_built_programs(cl_device: opencl.Device, tmp_path) -> None:
+    env = {**os.environ, "PETAGRAD_CACHE_DIR": str(tmp_path), "PETAGRAD_DEVICE": "CL"}
+
+    def run() -> dict:
+        proc = subprocess.run([sys.executable, "-c", _CACHE_SCRIPT], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    first = run()
+    assert first["device"] == "CL:0"  # PETAGRAD_DEVICE=CL makes CL the default
+    assert first["builds"] >= 1 and first["hits"] == 0
+    second = run()
+    assert second["builds"] == 0 and second["hits"] == first["builds"]
+    assert second["value"] == first["value"]
