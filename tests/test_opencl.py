@@ -15,7 +15,7 @@ import pytest
 
 import petagrad as pg
 from petagrad import dtypes
-from petagrad.codegen.opencl import Caps, OpenCLRenderer, _Plan
+from petagrad.codegen.opencl import Caps, OpenCLRenderer, Plan
 from petagrad.errors import CompileError, DeviceError, DTypeError
 from petagrad.ir.kernel import Expr, Kernel
 from petagrad.ir.ops import Op
@@ -51,25 +51,34 @@ SMALL = Caps(max_work_group_size=64, local_mem_size=1024, compute_units=2, is_cp
 def test_plan_respects_device_limits(caps: Caps) -> None:
     for shape, axes in [((10_000_000,), (0,)), ((4096, 4096), (1,)), ((4096, 4096), (0,)),
                         ((7,), ()), ((1,), ()), ((3, 5000), (1,))]:
-        plan = _Plan(_sum_kernel(shape, axes), caps)
-        assert 1 <= plan.local_size <= caps.max_work_group_size
-        assert plan.local_size & (plan.local_size - 1) == 0  # the tree needs a power of two
-        assert plan.local_size * 4 <= caps.local_mem_size
+        plan = Plan(_sum_kernel(shape, axes), caps)
+        lanes = plan.local_size[0]
+        assert 1 <= lanes <= caps.max_work_group_size
+        assert lanes & (lanes - 1) == 0  # the tree needs a power of two
+        assert lanes * 4 <= caps.local_mem_size
+        assert all(g % size == 0 for g, size in zip(plan.global_size, plan.local_size)) \
+            if plan.strategy == "map" else True
         if plan.parts > 1:
             assert plan.final_local <= caps.max_work_group_size
 
 
 def test_plan_chooses_by_loop_structure() -> None:
-    full = _Plan(_sum_kernel((10_000_000,), (0,)), GPU)
+    full = Plan(_sum_kernel((10_000_000,), (0,)), GPU)
     assert full.strategy == "group" and full.parts > 1  # one output: split over groups
-    rows = _Plan(_sum_kernel((4096, 4096), (1,)), GPU)
+    rows = Plan(_sum_kernel((4096, 4096), (1,)), GPU)
     assert rows.strategy == "group" and rows.parts == 1  # innermost reduce: a group per row
-    columns = _Plan(_sum_kernel((4096, 4096), (0,)), GPU)
+    columns = Plan(_sum_kernel((4096, 4096), (0,)), GPU)
     assert columns.strategy == "map"  # neighbouring outputs read neighbouring memory
-    short = _Plan(_sum_kernel((100_000, 8), (1,)), GPU)
+    short = Plan(_sum_kernel((100_000, 8), (1,)), GPU)
     assert short.strategy == "map"  # a short reduce is a loop in one work-item
-    ewise = _Plan(Kernel((7,), (), _sum_kernel((7,), ()).value.srcs[0], 1), GPU)
-    assert ewise.strategy == "map" and ewise.global_size % ewise.local_size == 0
+    ewise = Plan(Kernel((7,), (), _sum_kernel((7,), ()).value.srcs[0], 1), GPU)
+    assert ewise.strategy == "map" and ewise.global_size[0] % ewise.local_size[0] == 0
+    wide = Plan(Kernel((300, 5000), (), _sum_kernel((300, 5000), ()).value.srcs[0], 1), GPU)
+    assert len(wide.global_size) == 2  # a long innermost axis: no division per work-item
+    # a CPU device: rows are one work-item each; a full sum is split over the cores
+    assert Plan(_sum_kernel((4096, 4096), (1,)), SMALL).strategy == "map"
+    cpu_full = Plan(_sum_kernel((10_000_000,), (0,)), SMALL)
+    assert cpu_full.strategy == "group" and cpu_full.parts >= SMALL.compute_units
 
 
 def test_render_is_opencl_dialect() -> None:

@@ -1,38 +1,46 @@
 """Codegen layer: the OpenCL C dialect for the CL device.
 
 The per-element statements are the shared C-style ones (cstyle.py); this module changes the
-few table entries where OpenCL C differs from C and lays out the launch:
+few table entries where OpenCL C differs from C and lays out the launch.
 
-- dialect: `__kernel`/`__global`/`__local` qualifiers, work-item indices instead of loops,
-  OpenCL type names (bool is stored as uchar: a kernel argument may not be bool), overloaded
-  math builtins (`sin`, not `sinf`), `as_type()` bitcasts, and float16 read and written with
-  `vload_half`/`vstore_half_rte` so half works as a storage type without cl_khr_fp16 (it is
-  computed in float, exactly as the C dialect does).
-- geometry, chosen from the kernel's loop structure and the device's limits (a Caps value,
-  plain data handed over by the runtime):
-  * "map": one work-item per output element (elementwise kernels, and reductions with many
-    outputs whose reduce axis is not innermost, where neighbouring work-items then read
-    neighbouring memory);
-  * "group": a work-group per output, its work-items striding over the reduce range and
-    combining their partials in local memory by a tree. Used when the reduce is innermost
-    in memory (a row sum: lanes then read consecutive elements) or when there are too few
-    outputs to fill the device. When even one group per output leaves the device idle (a
-    full sum), each output is split over several groups whose partials a second, one-group
-    kernel combines; the split is fixed by the sizes, so results do not vary run to run.
-  Indices are `int` when every index the kernel can compute fits in 31 bits (cheaper on
-  GPUs, and twice the lanes on a CPU's vector unit), else `long`.
+Dialect: `__kernel`/`__global`/`__local` qualifiers, work-item indices instead of loops,
+OpenCL type names (bool is stored as uchar: a kernel argument may not be bool), overloaded
+math builtins (`sin`, not `sinf`), `as_type()` bitcasts, and float16 read and written with
+`vload_half`/`vstore_half_rte`, so half works as a storage type without cl_khr_fp16 (it is
+computed in float, exactly as the C dialect does). float32 exp2/log2 are our own branch-free
+polynomials (the same algorithm as csrc/petagrad.h): some drivers' builtins are scalar
+library calls (PoCL's cost 20x a multiply), and ours vectorize.
+
+Geometry is chosen from the kernel's loop structure and the device's limits (Caps, plain
+data from the runtime):
+- "map": one work-item per output element. A 2-D range (innermost output axis, the rest)
+  when the innermost axis is long, so no work-item divides to find its coordinates. A
+  reduce is a loop inside the work-item, its innermost axis split over UNROLL independent
+  accumulators (combined in a fixed order), so the adds do not wait on each other.
+- "group": for large reductions. On a GPU, a work-group per output whose lanes stride over
+  the reduce range (neighbouring lanes read neighbouring memory) and combine in local memory
+  by a tree; used when the reduce is innermost in memory or there are too few outputs to
+  fill the device. On a CPU device, where a work-group is a loop on one core, the lanes
+  instead take contiguous chunks (unrolled as above), and groups exist only to spread few
+  outputs over the cores. When one group per output leaves the device idle (a full sum),
+  each output is split over `parts` groups whose partials a second, one-group kernel
+  combines. The split depends only on the sizes, so results do not vary run to run.
+Indices are `int` when every index the kernel can compute fits in 31 bits (cheaper on GPUs,
+and twice the lanes in a CPU's vector unit), else `long`.
 Imports: petagrad.dtypes, petagrad.ir, petagrad.codegen.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 from petagrad import dtypes
 from petagrad.codegen.cstyle import CStyleRenderer, Fmt, split_by_reduce
 from petagrad.dtypes import DType
 from petagrad.ir.kernel import Expr, Kernel
 from petagrad.ir.ops import Op
+from petagrad.ir.view import View
 
 # OpenCL C spellings: what a value is held in, and what it is stored as in a buffer
 _CL_NAMES: dict[DType, str] = {
@@ -43,9 +51,13 @@ _CL_NAMES: dict[DType, str] = {
 }
 _CL_STORAGE = _CL_NAMES | {dtypes.bool_: "uchar", dtypes.float16: "half"}
 
-GROUP_REDUCE_MIN = 256  # reduce lengths below this run one work-item per output
-MIN_PER_LANE = 32  # a split reduce gives each lane at least this many elements
+GROUP_REDUCE_MIN = 256  # GPU: reduce lengths below this run one work-item per output
+CPU_SPLIT_MIN = 1 << 15  # CPU: reduce lengths below this are not split over cores
+MIN_PER_LANE = 32  # a lane of a split reduce gets at least this many elements
+UNROLL = 8  # independent accumulators in a reduce loop
+MAP_2D_MIN = 32  # innermost output axes at least this long get their own range dimension
 INT_INDEX_LIMIT = 2 ** 31 - 2 ** 24  # room for a loop's last step past its end
+MAX_VECTOR = 16  # widest float vector used (float16, i.e. sixteen float32 lanes)
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,7 @@ class Caps:
     max_work_group_size: int = 256
     local_mem_size: int = 32768
     compute_units: int = 1
-    preferred_vector_width: int = 1  # for float; > 1 on devices that like wide loads
+    preferred_vector_width: int = 1  # for float; > 1 on devices with wide vector units
     is_cpu: bool = False
     has_fp64: bool = False
     has_fp16: bool = False
@@ -89,6 +101,11 @@ def _builtin(name: str) -> Fmt:
     return lambda x, out, _: f"{name}({', '.join(x)})"
 
 
+def _float32_own(name: str, own: str) -> Fmt:
+    """Our vectorizable `own` function for float32 (and float16, computed in float)."""
+    return lambda x, out, _: f"{name if out is dtypes.float64 else own}({x[0]})"
+
+
 def _with_float(float_fmt: Fmt, other: Fmt) -> Fmt:
     """`float_fmt` when the operands are floats, else the shared integer rendering."""
     def render(x: list[str], out: DType, operand: DType) -> str:
@@ -112,7 +129,8 @@ PG_IPOW(uint, uint, uint32) PG_IPOW(ulong, ulong, uint64)
 """
 # round-trips through a private half: vstore_half_rte rounds like a C (_Float16) cast
 _HALF = """static inline float pg_round_half(float x) {
-  ushort h; vstore_half_rte(x, 0, (__private half *)&h); return vload_half(0, (__private half *)&h);
+  ushort h; vstore_half_rte(x, 0, (__private half *)&h);
+  return vload_half(0, (__private half *)&h);
 }
 static inline ushort pg_half_bits(float x) {
   ushort h; vstore_half_rte(x, 0, (__private half *)&h); return h;
@@ -120,8 +138,82 @@ static inline ushort pg_half_bits(float x) {
 static inline float pg_half_from_bits(ushort h) { return vload_half(0, (__private half *)&h); }
 """
 _HALF_FROM_DOUBLE = """static inline float pg_round_half_from_double(double x) {
-  ushort h; vstore_half_rte(x, 0, (__private half *)&h); return vload_half(0, (__private half *)&h);
+  ushort h; vstore_half_rte(x, 0, (__private half *)&h);
+  return vload_half(0, (__private half *)&h);
 }
+"""
+# csrc/petagrad.h's float32 exp2 and log2 (see there for the numerics), in OpenCL C
+_EXP2 = """static inline float pg_exp2f(float x) {
+  float xc = clamp(x, -151.0f, 129.0f);
+  float n = rint(xc), f = xc - n;
+  float p = 1.5252733804059841e-05f;
+  p = fma(p, f, 1.5403530393381609e-04f); p = fma(p, f, 1.3333558146428443e-03f);
+  p = fma(p, f, 9.6181291076284772e-03f); p = fma(p, f, 5.5504108664821580e-02f);
+  p = fma(p, f, 2.4022650695910071e-01f); p = fma(p, f, 6.9314718055994531e-01f);
+  p = fma(p, f, 1.0f);
+  int ni = (int)n, n1 = ni >> 1, n2 = ni - n1;
+  float r = p * as_float((n1 + 127) << 23) * as_float((n2 + 127) << 23);
+  return x != x ? x : r;
+}
+"""
+_LOG2 = """static inline float pg_log2f(float x) {
+  int sub = x < 1.17549435e-38f;
+  float xs = sub ? x * 8388608.0f : x;
+  int bits = as_int(xs);
+  int e = ((bits >> 23) & 0xff) - 127 - (sub ? 23 : 0);
+  float m = as_float((bits & 0x7fffff) | 0x3f800000);
+  int big = m > 1.41421356f;
+  m = big ? m * 0.5f : m;
+  e += big;
+  float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
+  float p = fma(t2, 1.0f / 11.0f, 1.0f / 9.0f);
+  p = fma(p, t2, 1.0f / 7.0f); p = fma(p, t2, 1.0f / 5.0f);
+  p = fma(p, t2, 1.0f / 3.0f); p = fma(p, t2, 1.0f);
+  float r = fma(2.0f * t * p, 1.44269504088896341f, (float)e);
+  r = x == 0.0f ? -INFINITY : r;
+  r = x < 0.0f ? NAN : r;
+  r = x == INFINITY ? INFINITY : r;
+  return x != x ? x : r;
+}
+"""
+# the same two functions on float<W> vectors (comparisons give -1/0 per lane, hence select)
+_EXP2_VECTOR = """static inline float{W} pg_exp2v{W}(float{W} x) {{
+  float{W} xc = clamp(x, -151.0f, 129.0f);
+  float{W} n = rint(xc), f = xc - n;
+  float{W} p = 1.5252733804059841e-05f;
+  p = fma(p, f, (float{W})1.5403530393381609e-04f);
+  p = fma(p, f, (float{W})1.3333558146428443e-03f);
+  p = fma(p, f, (float{W})9.6181291076284772e-03f);
+  p = fma(p, f, (float{W})5.5504108664821580e-02f);
+  p = fma(p, f, (float{W})2.4022650695910071e-01f);
+  p = fma(p, f, (float{W})6.9314718055994531e-01f);
+  p = fma(p, f, (float{W})1.0f);
+  int{W} ni = convert_int{W}(n), n1 = ni >> 1, n2 = ni - n1;
+  float{W} r = p * as_float{W}((n1 + 127) << 23) * as_float{W}((n2 + 127) << 23);
+  return select(r, x, isnan(x));
+}}
+"""
+_LOG2_VECTOR = """static inline float{W} pg_log2v{W}(float{W} x) {{
+  int{W} sub = x < 1.17549435e-38f;
+  float{W} xs = select(x, x * 8388608.0f, sub);
+  int{W} bits = as_int{W}(xs);
+  int{W} e = ((bits >> 23) & 0xff) - 127 - (sub & 23);
+  float{W} m = as_float{W}((bits & 0x7fffff) | 0x3f800000);
+  int{W} big = m > 1.41421356f;
+  m = select(m, m * 0.5f, big);
+  e -= big;
+  float{W} t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
+  float{W} p = fma(t2, (float{W})(1.0f / 11.0f), (float{W})(1.0f / 9.0f));
+  p = fma(p, t2, (float{W})(1.0f / 7.0f));
+  p = fma(p, t2, (float{W})(1.0f / 5.0f));
+  p = fma(p, t2, (float{W})(1.0f / 3.0f));
+  p = fma(p, t2, (float{W})1.0f);
+  float{W} r = fma(2.0f * t * p, (float{W})1.44269504088896341f, convert_float{W}(e));
+  r = select(r, (float{W})(-INFINITY), x == 0.0f);
+  r = select(r, (float{W})NAN, x < 0.0f);
+  r = select(r, (float{W})INFINITY, x == INFINITY);
+  return select(r, x, isnan(x));
+}}
 """
 # the shared op table spells a few C99 fixed-width types (the unsigned arithmetic that makes
 # signed overflow wrap); OpenCL's types have fixed widths, so these are plain aliases
@@ -136,8 +228,8 @@ class OpenCLRenderer(CStyleRenderer):
     storage_types = _CL_STORAGE
     compute_types = _CL_NAMES
     ops = _C_OPS | {
-        Op.EXP2: _builtin("exp2"),
-        Op.LOG2: _builtin("log2"),
+        Op.EXP2: _float32_own("exp2", "pg_exp2f"),
+        Op.LOG2: _float32_own("log2", "pg_log2f"),
         Op.SIN: _builtin("sin"),
         Op.SQRT: _builtin("sqrt"),
         Op.TRUNC: _builtin("trunc"),
@@ -185,15 +277,25 @@ class OpenCLRenderer(CStyleRenderer):
     def render(self, kernel: Kernel, name: str, input_dtypes: list[DType],
                output_dtype: DType, caps: Caps) -> RenderedKernel:
         kernel = kernel.collapsed()
-        plan = _Plan(kernel, caps)
+        plan = Plan(kernel, caps)
+        n = len(input_dtypes)
         if plan.strategy == "map":
             body = self.render_map(kernel, name, plan, input_dtypes, output_dtype)
-            launches: tuple[Launch, ...] = (Launch(name, (plan.global_size,), (plan.local_size,),
-                                                   self.arg_names(len(input_dtypes))),)
+            launches: tuple[Launch, ...] = (
+                Launch(name, plan.global_size, plan.local_size, self.arg_names(n)),)
             scratch = 0
         else:
-            body, launches, scratch = self.render_group(kernel, name, plan, input_dtypes,
-                                                        output_dtype)
+            body, scratch = self.render_group(kernel, name, plan, input_dtypes, output_dtype)
+            lanes = plan.local_size[0]
+            if plan.parts > 1:
+                launches = (
+                    Launch(f"{name}_part", (plan.out_size * plan.parts * lanes,), (lanes,),
+                           self.arg_names(n, True)),
+                    Launch(name, (plan.out_size * plan.final_local,), (plan.final_local,),
+                           self.arg_names(n, True)))
+            else:
+                launches = (Launch(name, (plan.out_size * lanes,), (lanes,),
+                                   self.arg_names(n)),)
         return RenderedKernel(self.prelude(body, kernel) + body, launches, scratch,
                               plan.strategy)
 
@@ -206,12 +308,16 @@ class OpenCLRenderer(CStyleRenderer):
         if any(e.dtype is dtypes.float64 for e in kernel.value.walk()):
             parts.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n")
         parts.append(_TYPEDEFS)
-        if "pg_ipow_" in body:
-            parts.append(_IPOW)
-        if "pg_round_half" in body or "pg_half_" in body:
-            parts.append(_HALF)
-        if "pg_round_half_from_double" in body:
-            parts.append(_HALF_FROM_DOUBLE)
+        for marker, text in (("pg_ipow_", _IPOW), ("pg_exp2f", _EXP2), ("pg_log2f", _LOG2),
+                             ("pg_round_half(", _HALF), ("pg_half_", _HALF),
+                             ("pg_round_half_from_double", _HALF_FROM_DOUBLE)):
+            if marker in body and text not in parts:
+                parts.append(text)
+        for width in (2, 4, 8, 16):
+            if f"pg_exp2v{width}(" in body:
+                parts.append(_EXP2_VECTOR.format(W=width))
+            if f"pg_log2v{width}(" in body:
+                parts.append(_LOG2_VECTOR.format(W=width))
         return "".join(parts)
 
     def params(self, input_dtypes: list[DType], output_dtype: DType,
@@ -222,6 +328,10 @@ class OpenCLRenderer(CStyleRenderer):
         params += [f"__global const {self.storage_types[d]} *restrict in{i}"
                    for i, d in enumerate(input_dtypes)]
         return ", ".join(params)
+
+    def header(self, name: str, local: int, params: str) -> list[str]:
+        return [f"__kernel __attribute__((reqd_work_group_size({local}, 1, 1)))",
+                f"void {name}({params}) {{"]
 
     def decode(self, flat: str, axes: list[int], shape: tuple[int, ...], coords: list[str],
                itype: str, pad: str) -> list[str]:
@@ -240,41 +350,144 @@ class OpenCLRenderer(CStyleRenderer):
             step *= shape[d]
         return lines
 
-    def render_map(self, kernel: Kernel, name: str, plan: "_Plan", input_dtypes: list[DType],
+    def accumulate(self, reduce: Expr, inner: list[Expr], names: dict[int, str],
+                   coords: list[str], counter: str, lo: str, hi: str, unroll: int,
+                   declare: Callable[[str, str], list[str]], pad: str) -> list[str]:
+        """`acc` combined with the reduced value for `counter` in [lo, hi): `declare(value,
+        pad)` declares the coordinates for counter value `value`. With unroll > 1 the main
+        loop feeds acc1..acc<unroll-1> too (declared by accumulators()), one block each."""
+        def one(value: str, acc: str, block_pad: str) -> list[str]:
+            block_names = dict(names)
+            body = declare(value, block_pad + "  ")
+            body += self.statements(reduce.srcs[0], inner, block_names, coords, block_pad + "  ")
+            result = block_names[id(reduce.srcs[0])]
+            body.append(f"{block_pad}  {acc} = {self.reduce_combine(reduce, acc, result)};")
+            return [f"{block_pad}{{"] + body + [f"{block_pad}}}"]
+
+        lines = [] if lo == counter else [f"{pad}{counter} = {lo};"]
+        if unroll > 1:
+            lines.append(f"{pad}for (; {counter} + {unroll} <= {hi}; {counter} += {unroll}) {{")
+            for k in range(unroll):
+                acc = "acc" if k == 0 else f"acc{k}"
+                lines += one(f"{counter} + {k}" if k else counter, acc, pad + "  ")
+            lines.append(f"{pad}}}")
+        lines.append(f"{pad}for (; {counter} < {hi}; {counter}++) {{")
+        lines += one(counter, "acc", pad + "  ")
+        lines.append(f"{pad}}}")
+        return lines
+
+    def accumulators(self, reduce: Expr, unroll: int, pad: str) -> tuple[list[str], list[str]]:
+        """(declarations of acc..acc<unroll-1>, the lines that fold them into acc)."""
+        acc_type = self.compute_type(reduce.dtype)
+        init = self.reduce_init(reduce)
+        declare = [f"{pad}{acc_type} acc = {init};"]
+        fold = []
+        if unroll > 1:
+            declare.append(f"{pad}{acc_type} " + ", ".join(
+                f"acc{k} = {init}" for k in range(1, unroll)) + ";")
+            fold = [f"{pad}acc = {self.reduce_combine(reduce, 'acc', f'acc{k}')};"
+                    for k in range(1, unroll)]
+        return declare, fold
+
+    def render_map(self, kernel: Kernel, name: str, plan: "Plan", input_dtypes: list[DType],
                    output_dtype: DType) -> str:
-        """One work-item per output element; a reduce is a loop inside the work-item."""
+        """One work-item per output element (or per `plan.vector` consecutive elements of
+        an elementwise kernel); a reduce is a loop inside the work-item."""
         shape, it = kernel.shape, plan.index_type
         coords = [f"i{d}" for d in range(len(shape))]
         reduce, inner, outer = split_by_reduce(kernel)
-        lines = [f"__kernel __attribute__((reqd_work_group_size({plan.local_size}, 1, 1)))",
-                 f"void {name}({self.params(input_dtypes, output_dtype)}) {{",
-                 f"  const {it} gid = get_global_id(0);",
-                 f"  if (gid >= {plan.out_size}) return;"]
-        lines += self.decode("gid", plan.out_axes, shape, coords, it, "  ")
+        width = plan.vector if reduce is None else 1  # elements per work-item
+        lines = self.header(name, plan.local_size[0], self.params(input_dtypes, output_dtype))
+        if len(plan.global_size) == 2:
+            last = plan.out_axes[-1]
+            lines += [f"  if (get_global_id(0) >= {shape[last] // width}) return;",
+                      f"  const {it} {coords[last]} = get_global_id(0)"
+                      + (f" * {width};" if width > 1 else ";"),
+                      f"  const {it} row = get_global_id(1);",
+                      f"  const {it} gid = row * {shape[last]} + {coords[last]};"]
+            lines += self.decode("row", plan.out_axes[:-1], shape, coords, it, "  ")
+        else:
+            lines += [f"  if (get_global_id(0) >= {plan.out_size // width}) return;",
+                      f"  const {it} gid = get_global_id(0)"
+                      + (f" * {width};" if width > 1 else ";")]
+            lines += self.decode("gid", plan.out_axes, shape, coords, it, "  ")
         names: dict[int, str] = {}
         if reduce is not None:
             names[id(reduce)] = "acc"
-            lines.append(f"  {self.compute_type(reduce.dtype)} acc = {self.reduce_init(reduce)};")
+            *outer_axes, last = plan.red_axes
+            vector = plan.vector
+            unroll = plan.unroll if shape[last] >= 2 * plan.unroll and vector == 1 else 1
+            declare, fold = self.accumulators(reduce, unroll, "  ")
+            vdeclare, vfold = self.vector_accumulators(reduce, vector, "  ")
+            lines += declare + vdeclare
             depth = 1
-            for d in plan.red_axes:
+            for d in outer_axes:
                 lines.append("  " * depth + f"for ({it} {coords[d]} = 0; {coords[d]} < "
                              f"{shape[d]}; {coords[d]}++) {{")
                 depth += 1
             pad = "  " * depth
-            inner_names = dict(names)
-            lines += self.statements(reduce.srcs[0], inner, inner_names, coords, pad)
-            value = inner_names[id(reduce.srcs[0])]
-            lines.append(f"{pad}acc = {self.reduce_combine(reduce, 'acc', value)};")
-            for _ in plan.red_axes:
+            lines.append(f"{pad}{it} r = 0;")
+            if vector > 1:
+                lines += self.accumulate_vector(reduce, inner, names, coords, last, "r",
+                                                str(shape[last]), vector, it, pad)
+            lines += self.accumulate(
+                reduce, inner, names, coords, "r", "r", str(shape[last]), unroll,
+                lambda value, p: [f"{p}const {it} {coords[last]} = {value};"], pad)
+            for _ in outer_axes:
                 depth -= 1
                 lines.append("  " * depth + "}")
+            lines += fold + vfold
+        elif width > 1:
+            vector_renderer = _VectorRenderer(width, len(shape) - 1)
+            lines += vector_renderer.statements(kernel.value, outer, names, coords, "  ")
+            lines.append(f"  vstore{width}({names[id(kernel.value)]}, 0, out + gid);")
+            lines.append("}")
+            return "\n".join(lines) + "\n"
         lines += self.statements(kernel.value, outer, names, coords, "  ")
         lines.append("  " + self.store(names[id(kernel.value)], "gid", output_dtype))
         lines.append("}")
         return "\n".join(lines) + "\n"
 
-    def render_group(self, kernel: Kernel, name: str, plan: "_Plan", input_dtypes: list[DType],
-                     output_dtype: DType) -> tuple[str, tuple[Launch, ...], int]:
+    def vector_accumulators(self, reduce: Expr, width: int,
+                            pad: str) -> tuple[list[str], list[str]]:
+        """(declarations of the vector accumulators vacc0/vacc1, the lines folding their
+        lanes into acc in a fixed order); nothing when width is 1."""
+        if width == 1:
+            return [], []
+        init = self.reduce_init(reduce)
+        declare = [f"{pad}float{width} vacc0 = {init}, vacc1 = {init};"]
+        fold = [f"{pad}vacc0 = {self.reduce_combine(reduce, 'vacc0', 'vacc1')};"]
+        fold += [f"{pad}acc = {self.reduce_combine(reduce, 'acc', f'vacc0.s{k:x}')};"
+                 for k in range(width)]
+        return declare, fold
+
+    def accumulate_vector(self, reduce: Expr, inner: list[Expr], names: dict[int, str],
+                          coords: list[str], axis: int, counter: str, hi: str, width: int,
+                          itype: str, pad: str) -> list[str]:
+        """Advance `counter` through [counter, hi) `width` elements at a time along `axis`,
+        into two vector accumulators (the rest is left for a scalar loop)."""
+        vector_renderer = _VectorRenderer(width, axis)
+
+        def block(offset: int, acc: str, block_pad: str) -> list[str]:
+            block_names = dict(names)
+            start = f"{counter} + {offset}" if offset else counter
+            body = [f"{block_pad}  const {itype} {coords[axis]} = {start};"]
+            body += vector_renderer.statements(reduce.srcs[0], inner, block_names, coords,
+                                               block_pad + "  ")
+            result = block_names[id(reduce.srcs[0])]
+            body.append(f"{block_pad}  {acc} = {self.reduce_combine(reduce, acc, result)};")
+            return [f"{block_pad}{{"] + body + [f"{block_pad}}}"]
+
+        lines = [f"{pad}for (; {counter} + {2 * width} <= {hi}; {counter} += {2 * width}) {{"]
+        lines += block(0, "vacc0", pad + "  ") + block(width, "vacc1", pad + "  ")
+        lines += [f"{pad}}}", f"{pad}for (; {counter} + {width} <= {hi}; "
+                              f"{counter} += {width}) {{"]
+        lines += block(0, "vacc0", pad + "  ")
+        lines.append(f"{pad}}}")
+        return lines
+
+    def render_group(self, kernel: Kernel, name: str, plan: "Plan", input_dtypes: list[DType],
+                     output_dtype: DType) -> tuple[str, int]:
         """A work-group (or `plan.parts` of them) per output, combined in local memory."""
         shape, it = kernel.shape, plan.index_type
         coords = [f"i{d}" for d in range(len(shape))]
@@ -283,38 +496,56 @@ class OpenCLRenderer(CStyleRenderer):
         acc_type = self.compute_type(reduce.dtype)
         # local and scratch arrays hold the accumulator; a bool one is stored as uchar
         held = "uchar" if reduce.dtype.is_bool else acc_type
-        local, parts = plan.local_size, plan.parts
+        local, parts = plan.local_size[0], plan.parts
         split = parts > 1
-        first = f"{name}_part" if split else name
-        lines = [f"__kernel __attribute__((reqd_work_group_size({local}, 1, 1)))",
-                 f"void {first}({self.params(input_dtypes, output_dtype, held if split else None)}) {{",
-                 f"  __local {held} partial[{local}];",
-                 f"  const {it} lid = get_local_id(0);",
-                 f"  const {it} group = get_group_id(0);"]
+        params = self.params(input_dtypes, output_dtype, held if split else None)
+        lines = self.header(f"{name}_part" if split else name, local, params)
+        lines += [f"  __local {held} partial[{local}];",
+                  f"  const {it} lid = get_local_id(0);",
+                  f"  const {it} group = get_group_id(0);"]
         if split:
             lines.append(f"  const {it} o = group / {parts}, part = group % {parts};")
-            start, step = f"part * {local} + lid", f"{parts * local}"
+            lane, lanes = f"part * {local} + lid", parts * local
         else:
             lines.append(f"  const {it} o = group;")
-            start, step = "lid", f"{local}"
+            lane, lanes = "lid", local
         lines += self.decode("o", plan.out_axes, shape, coords, it, "  ")
         names: dict[int, str] = {id(reduce): "acc"}
-        lines.append(f"  {acc_type} acc = {self.reduce_init(reduce)};")
-        lines.append(f"  for ({it} r = {start}; r < {plan.red_size}; r += {step}) {{")
-        lines += self.decode("r", plan.red_axes, shape, coords, it, "    ")
-        inner_names = dict(names)
-        lines += self.statements(reduce.srcs[0], inner, inner_names, coords, "    ")
-        value = inner_names[id(reduce.srcs[0])]
-        lines.append(f"    acc = {self.reduce_combine(reduce, 'acc', value)};")
-        lines.append("  }")
+        vector = plan.vector
+        unroll = plan.unroll if plan.chunked and vector == 1 else 1
+        declare, fold = self.accumulators(reduce, unroll, "  ")
+        vdeclare, vfold = self.vector_accumulators(reduce, vector, "  ")
+        lines += declare + vdeclare
+        if plan.chunked:  # a CPU: each lane a contiguous chunk, unrolled or vectorized
+            chunk = -(-plan.red_size // lanes)
+            chunk = -(-chunk // vector) * vector
+            lines += [f"  const {it} lo = ({lane}) * {chunk};",
+                      f"  const {it} hi = min(lo + {chunk}, ({it}){plan.red_size});",
+                      f"  {it} r = lo;"]
+            if vector > 1:
+                lines += self.accumulate_vector(reduce, inner, names, coords, plan.red_axes[0],
+                                                "r", "hi", vector, it, "  ")
+            lines += self.accumulate(
+                reduce, inner, names, coords, "r", "r", "hi", unroll,
+                lambda value, p: self.decode(f"({value})", plan.red_axes, shape, coords, it, p),
+                "  ")
+            lines += fold + vfold
+        else:  # a GPU: neighbouring lanes read neighbouring elements
+            lines.append(f"  for ({it} r = {lane}; r < {plan.red_size}; r += {lanes}) {{")
+            lines += self.decode("r", plan.red_axes, shape, coords, it, "    ")
+            inner_names = dict(names)
+            lines += self.statements(reduce.srcs[0], inner, inner_names, coords, "    ")
+            value = inner_names[id(reduce.srcs[0])]
+            lines.append(f"    acc = {self.reduce_combine(reduce, 'acc', value)};")
+            lines.append("  }")
         lines += self.tree(reduce, local, acc_type)
+        scratch = 0
         if split:
             lines += ["  if (lid == 0) scratch[group] = acc;", "}", ""]
             # the second kernel: one group per output combines that output's partials
             final = plan.final_local
-            lines += [f"__kernel __attribute__((reqd_work_group_size({final}, 1, 1)))",
-                      f"void {name}({self.params(input_dtypes, output_dtype, held)}) {{",
-                      f"  __local {held} partial[{final}];",
+            lines += self.header(name, final, params)
+            lines += [f"  __local {held} partial[{final}];",
                       f"  const {it} lid = get_local_id(0);",
                       f"  const {it} o = get_group_id(0);",
                       f"  {acc_type} acc = {self.reduce_init(reduce)};",
@@ -324,26 +555,18 @@ class OpenCLRenderer(CStyleRenderer):
                       "  }"]
             lines += self.tree(reduce, final, acc_type)
             lines += self.decode("o", plan.out_axes, shape, coords, it, "  ")
+            held_bytes = 4 if reduce.dtype is dtypes.float16 else reduce.dtype.itemsize
+            scratch = plan.out_size * parts * held_bytes
         lines.append("  if (lid != 0) return;")
         lines += self.statements(kernel.value, outer, names, coords, "  ")
         lines.append("  " + self.store(names[id(kernel.value)], "o", output_dtype))
         lines.append("}")
-        n = len(input_dtypes)
-        if split:
-            launches = (
-                Launch(first, (plan.out_size * parts * local,), (local,), self.arg_names(n, True)),
-                Launch(name, (plan.out_size * plan.final_local,), (plan.final_local,),
-                       self.arg_names(n, True)))
-            held_bytes = 4 if reduce.dtype is dtypes.float16 else reduce.dtype.itemsize
-            scratch = plan.out_size * parts * held_bytes
-        else:
-            launches = (Launch(name, (plan.out_size * local,), (local,), self.arg_names(n)),)
-            scratch = 0
-        return "\n".join(lines) + "\n", launches, scratch
+        return "\n".join(lines) + "\n", scratch
 
     def tree(self, reduce: Expr, size: int, acc_type: str) -> list[str]:
-        """Combine the `size` lanes' `acc` in local memory; every lane ends with the total
-        in `acc` (lane 0's is the one used)."""
+        """Combine the `size` lanes' `acc` in local memory; lane 0 ends with the total."""
+        if size == 1:
+            return []
         combined = self.reduce_combine(reduce, "acc", "other")
         return [
             "  partial[lid] = acc;",
@@ -367,7 +590,7 @@ def _pow2_ceil(n: int) -> int:
     return 1 << (max(n, 1) - 1).bit_length()
 
 
-class _Plan:
+class Plan:
     """The launch geometry of a (collapsed) kernel on a device with `caps`."""
 
     def __init__(self, kernel: Kernel, caps: Caps):
@@ -377,34 +600,119 @@ class _Plan:
         self.out_size = math.prod(shape[d] for d in self.out_axes)
         self.red_size = math.prod(shape[d] for d in self.red_axes)
         self.index_type = "int" if _index_bound(kernel) <= INT_INDEX_LIMIT else "long"
-        max_local = _pow2_floor(caps.max_work_group_size)
-        reduce = kernel.reduce
-        # a full device: enough work-items that every compute unit has several groups
-        wide = caps.compute_units * (max(caps.preferred_vector_width, 1) * 64 if caps.is_cpu
-                                     else 2048)
-        innermost_reduce = bool(self.red_axes) and self.red_axes[-1] == len(shape) - 1 \
-            and shape[-1] > 1
-        group = (reduce is not None and self.red_size >= GROUP_REDUCE_MIN
-                 and (innermost_reduce or self.out_size < wide))
+        self.max_local = _pow2_floor(caps.max_work_group_size)
+        self.unroll = UNROLL
         self.parts = 1
         self.final_local = 1
-        if not group:
-            self.strategy = "map"
-            self.local_size = min(max_local, 256 if not caps.is_cpu else 1024,
-                                  _pow2_ceil(self.out_size))
-            self.global_size = -(-self.out_size // self.local_size) * self.local_size
+        self.by_memory = 1
+        self.chunked = caps.is_cpu
+        self.vector = 1
+        width = caps.preferred_vector_width if caps.preferred_vector_width in (2, 4, 8, 16) \
+            else 1
+        width = min(width, MAX_VECTOR)
+        reduce, inner, outer = split_by_reduce(kernel)
+        if reduce is None:
+            if width > 1 and shape and shape[-1] % width == 0 and _vectorizable(outer, len(shape) - 1):
+                self.vector = width
+            self.plan_map(shape, caps)
+        elif caps.is_cpu:
+            last = self.red_axes[-1]
+            if (width > 1 and reduce.dtype is dtypes.float32 and shape[last] >= width
+                    and _vectorizable(inner, last)):
+                self.vector = width
+            # enough outputs to give every core a few work-items: the map; else split
+            if self.out_size >= 4 * caps.compute_units or self.red_size < CPU_SPLIT_MIN:
+                self.plan_map(shape, caps)
+            else:
+                self.strategy = "group"
+                self.local_size = (1,)
+                if len(self.red_axes) > 1:
+                    self.vector = 1  # chunks of a flat index cross the axes
+                self.plan_parts(caps, 4 * caps.compute_units)
+        else:
+            wide = caps.compute_units * 2048  # work-items that fill a GPU
+            innermost = self.red_axes[-1] == len(shape) - 1 and shape[-1] > 1
+            if self.red_size >= GROUP_REDUCE_MIN and (innermost or self.out_size < wide):
+                self.strategy = "group"
+                acc_bytes = max(reduce.dtype.itemsize, 4)
+                self.by_memory = _pow2_floor(max(caps.local_mem_size // 2 // acc_bytes, 1))
+                self.local_size = (max(1, min(self.max_local, self.by_memory, 256, _pow2_ceil(
+                    -(-self.red_size // MIN_PER_LANE)))),)
+                self.plan_parts(caps, caps.compute_units * 8)
+            else:
+                self.plan_map(shape, caps)
+
+    def plan_map(self, shape: tuple[int, ...], caps: Caps) -> None:
+        self.strategy = "map"
+        # several groups per compute unit, so small kernels still use the whole device
+        groups_wanted = 2 * caps.compute_units
+        preferred = 1024 if caps.is_cpu else 256
+        width = self.vector if not self.red_axes else 1  # elements per work-item
+        items = self.out_size // width
+        last = self.out_axes[-1] if self.out_axes else None
+        if last is not None and len(self.out_axes) > 1 and shape[last] >= MAP_2D_MIN:
+            rows = self.out_size // shape[last]
+            across = shape[last] // width
+            local = min(self.max_local, preferred, _pow2_ceil(across),
+                        _pow2_ceil(-(-items // groups_wanted)))
+            self.local_size = (local, 1)
+            self.global_size = (-(-across // local) * local, rows)
             return
-        self.strategy = "group"
-        acc_bytes = max(reduce.dtype.itemsize, 4)
-        by_memory = _pow2_floor(max(caps.local_mem_size // 2 // acc_bytes, 1))
-        self.local_size = max(1, min(max_local, by_memory, 256,
-                                     _pow2_ceil(-(-self.red_size // MIN_PER_LANE))))
-        groups_wanted = caps.compute_units * (4 if caps.is_cpu else 8)
+        local = min(self.max_local, preferred, _pow2_ceil(-(-items // groups_wanted)))
+        self.local_size = (local,)
+        self.global_size = (-(-items // local) * local,)
+
+    def plan_parts(self, caps: Caps, groups_wanted: int) -> None:
+        """Split each output over several groups when there are too few outputs."""
+        lanes = self.local_size[0]
         if self.out_size < groups_wanted:
-            most = max(1, self.red_size // (self.local_size * MIN_PER_LANE))
+            most = max(1, self.red_size // (lanes * MIN_PER_LANE))
             self.parts = max(1, min(-(-groups_wanted // self.out_size), most))
         if self.parts > 1:
-            self.final_local = max(1, min(max_local, by_memory, _pow2_ceil(self.parts)))
+            self.final_local = max(1, min(self.max_local, self.by_memory,
+                                          _pow2_ceil(self.parts)))
+
+
+# ops whose float32 rendering means the same on float<W> vectors (and gives the same bits
+# as the scalar form, so a vector body and its scalar tail agree)
+_VECTOR_OPS = frozenset({Op.LOAD, Op.CONST, Op.ADD, Op.MUL, Op.NEG, Op.DIV, Op.MAX, Op.EXP2,
+                         Op.LOG2, Op.SQRT, Op.RECIPROCAL, Op.TRUNC})
+
+
+def _vectorizable(exprs: list[Expr], axis: int) -> bool:
+    """Whether these float32 Exprs can run on consecutive elements along `axis` as one
+    vector: vectorizable ops, and loads unmasked with stride 1 (or 0) along the axis."""
+    for expr in exprs:
+        if expr.dtype is not dtypes.float32 or expr.op not in _VECTOR_OPS:
+            return False
+        if expr.op is Op.LOAD:
+            view = expr.arg[1]
+            if view.mask is not None or view.strides[axis] not in (0, 1):
+                return False
+    return True
+
+
+class _VectorRenderer(OpenCLRenderer):
+    """Renders float32 statements on float<width> vectors of consecutive elements along
+    `axis`: a load with stride 1 there becomes vload<width>, one with stride 0 a scalar
+    that OpenCL widens."""
+
+    def __init__(self, width: int, axis: int):
+        self.width = width
+        self.axis = axis
+        self.ops = OpenCLRenderer.ops | {
+            Op.EXP2: lambda x, out, _: f"pg_exp2v{width}({x[0]})",
+            Op.LOG2: lambda x, out, _: f"pg_log2v{width}({x[0]})",
+        }
+
+    def compute_type(self, dtype: DType) -> str:
+        return f"float{self.width}"
+
+    def load(self, slot: int, view: View, coords: list[str], dtype: DType) -> str:
+        index = self.index(view, coords)
+        if view.strides[self.axis] == 0:
+            return f"in{slot}[{index}]"
+        return f"vload{self.width}(0, in{slot} + {index})"
 
 
 def _index_bound(kernel: Kernel) -> int:

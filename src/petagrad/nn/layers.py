@@ -262,6 +262,19 @@ class Sequential(Module):
 
 
 class ModuleList(Sequential):
+    """PyTorch's ModuleList: built from one iterable of modules (`ModuleList([a, b])`)."""
+
+    def __init__(self, modules: Optional[Sequence[Module]] = None):
+        self.layers = list(modules) if modules is not None else []
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleList is a container and has no forward(); iterate "
+                                  "over it instead")
+
+    def extend(self, modules: Sequence[Module]) -> "ModuleList":
+        self.layers.extend(modules)
+        return self
+
     def append(self, module: Module) -> "ModuleList":
         self.layers.append(module)
         return self

@@ -45,12 +45,22 @@ class Module:
     def modules(self) -> Iterator["Module"]:
         return (m for _, m in self.named_modules())
 
-    def _named_tensors(self, prefix: str, want_params: bool) -> Iterator[tuple[str, pg.Tensor]]:
+    def _own_tensors(self, want_params: bool) -> Iterator[tuple[str, pg.Tensor]]:
         for name, value in vars(self).items():
             if isinstance(value, pg.Tensor) and value.requires_grad == want_params:
-                yield (f"{prefix}{name}", value)
-        for name, child in self.named_children():
-            yield from child._named_tensors(f"{prefix}{name}.", want_params)
+                yield name, value
+
+    def _named_tensors(self, prefix: str, want_params: bool) -> Iterator[tuple[str, pg.Tensor]]:
+        # a tensor reached twice (a tied weight, a module used twice) is listed once, under
+        # its first name, like PyTorch: an optimizer must not update it twice per step
+        seen: set[int] = set()
+        for module_name, module in self.named_modules():
+            for name, value in module._own_tensors(want_params):
+                if id(value) in seen:
+                    continue
+                seen.add(id(value))
+                yield (f"{prefix}{module_name}.{name}" if module_name else f"{prefix}{name}",
+                       value)
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, pg.Tensor]]:
         yield from self._named_tensors(f"{prefix}." if prefix else "", True)
@@ -78,24 +88,34 @@ class Module:
             p.grad = None
 
     def to(self, device: str) -> "Module":
-        """Move every parameter and buffer to `device` (in place on the module)."""
-        for module in self.modules():
-            for name, value in list(vars(module).items()):
-                if isinstance(value, pg.Tensor):
-                    moved = value.detach().to(device)
-                    moved.requires_grad = value.requires_grad
-                    setattr(module, name, moved)
+        """Move every parameter and buffer to `device`, keeping each tensor object (as
+        PyTorch keeps its Parameters), so an optimizer built before the move still updates
+        the model's tensors."""
+        target = pg.Tensor([0], device=device).device  # the canonical name ("CL" -> "CL:0")
+        with pg.no_grad():
+            for tensor in self.parameters() + self.buffers():
+                if tensor.device == target:
+                    continue
+                tensor.node = tensor.detach().to(device).realize().node
+                if tensor.grad is not None:
+                    tensor.grad = tensor.grad.to(device)
         return self
 
     # -- state --------------------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, pg.Tensor]":
-        """Parameters and buffers by dotted name (PyTorch's naming)."""
+        """Parameters and buffers by dotted name, in PyTorch's names and order: each module's
+        own parameters, then its own buffers, then its children's entries (a tied tensor
+        appears under every name, as in PyTorch)."""
         state: OrderedDict[str, pg.Tensor] = OrderedDict()
-        for name, tensor in self.named_parameters():
-            state[name] = tensor
-        for name, tensor in self.named_buffers():
-            state[name] = tensor
+        self._fill_state(state, "")
         return state
+
+    def _fill_state(self, state: "OrderedDict[str, pg.Tensor]", prefix: str) -> None:
+        for want_params in (True, False):
+            for name, tensor in self._own_tensors(want_params):
+                state[prefix + name] = tensor
+        for name, child in self.named_children():
+            child._fill_state(state, f"{prefix}{name}.")
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Copy values in place. Every key and shape is checked before anything changes."""

@@ -28,7 +28,8 @@ def save_file(tensors: Mapping[str, Any], path: str | os.PathLike,
     blobs = []
     offset = 0
     for name in sorted(tensors):
-        array = np.ascontiguousarray(np.asarray(tensors[name]))
+        # np.asarray(order="C"), not np.ascontiguousarray: that one turns 0-d arrays into 1-d
+        array = np.asarray(tensors[name], order="C")
         if array.dtype not in _NAMES:
             raise TypeError(f"safetensors: cannot store {name!r} of dtype {array.dtype}")
         data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()

@@ -323,9 +323,10 @@ class GraphProgram:
     def _is_constant(self, array: np.ndarray) -> bool:
         return self.root._constant_arrays.get(id(array)) is array
 
-    def run(self, feeds: Mapping[str, Value], outer: Optional[Mapping[str, Value]] = None
-            ) -> list[Value]:
-        """Run the graph: `feeds` holds its inputs (by name), `outer` the enclosing scope."""
+    def run(self, feeds: Mapping[str, Value], outer: Optional[Mapping[str, Value]] = None,
+            wanted: Optional[Sequence[bool]] = None) -> list[Value]:
+        """Run the graph: `feeds` holds its inputs (by name), `outer` the enclosing scope;
+        outputs not `wanted` (a function's omitted optional outputs) may be missing."""
         local: dict[str, Value] = dict(self.constants)
         local.update(self.defaults)
         local.update(feeds)
@@ -335,10 +336,11 @@ class GraphProgram:
             for name, value in zip(step.outputs, values):
                 if name:
                     local[name] = value
-        missing = [n for n in self.output_names if n not in env]
+        wanted = list(wanted) if wanted is not None else [True] * len(self.output_names)
+        missing = [n for n, w in zip(self.output_names, wanted) if w and n not in env]
         if missing:
             raise ValueError(f"graph {self.name!r}: outputs {missing} were never computed")
-        return [env[n] for n in self.output_names]
+        return [env[n] if n in env else None for n in self.output_names]
 
     def _run_step(self, step: Step, env: Mapping[str, Value], scope: Any) -> list[Value]:
         inputs = []
@@ -365,7 +367,7 @@ class GraphProgram:
             raise
         if not isinstance(result, (tuple, list)):
             result = (result,)
-        return list(result)
+        return [np.asarray(v) if isinstance(v, np.generic) else v for v in result]
 
     def run_subgraph(self, program: "GraphProgram", inputs: Sequence[Value],
                      scope: Any) -> list[Value]:
@@ -409,7 +411,9 @@ def _run_function(inputs: list, attrs: dict, ctx: OpContext) -> list[Value]:
     program = ctx.program.function_program(step, inputs)
     names = program.input_names
     feeds = {n: v for n, v in zip(names, inputs) if v is not None and n}
-    return program.run(feeds, None)
+    wanted = [i < len(step.outputs) and step.outputs[i] != ""
+              for i in range(len(program.output_names))]
+    return program.run(feeds, None, wanted)
 
 
 def device_ready(value: Value, device: str) -> Value:

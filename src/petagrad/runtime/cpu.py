@@ -32,6 +32,9 @@ from petagrad.runtime.device import Device as BaseDevice
 from petagrad.runtime.device import kernel_dtypes
 
 _ffi = cffi.FFI()
+# Never unload a kernel library: unloading one built with -fopenmp while the OpenMP
+# runtime's idle threads still sit in it crashes the process (seen at interpreter exit).
+_DLOPEN_FLAGS = _ffi.RTLD_NOW | _ffi.RTLD_NODELETE
 ALIGNMENT = 64
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 HUGE_PAGE_BYTES = 1 << 21
@@ -115,7 +118,7 @@ class Program:
         path = ccompiler.compile_shared(source, name, flags)
         ffi = cffi.FFI()
         ffi.cdef(f"void {name}({', '.join(['void *'] * (n_inputs + 1))}, int);")
-        self.library = ffi.dlopen(path)
+        self.library = ffi.dlopen(path, _DLOPEN_FLAGS)
         self.function: Callable[..., None] = getattr(self.library, name)
 
     def launch(self, output: HostBuffer, inputs: list[HostBuffer], threads: int) -> None:
@@ -139,7 +142,7 @@ def gemm_library() -> tuple[cffi.FFI, object]:
         ffi = cffi.FFI()
         ffi.cdef(_GEMM_CDEF)
         path = ccompiler.compile_shared(runtime_source("gemm.c"), "pg_gemm")
-        _gemm_library.extend([ffi, ffi.dlopen(path)])
+        _gemm_library.extend([ffi, ffi.dlopen(path, _DLOPEN_FLAGS)])
     return _gemm_library[0], _gemm_library[1]
 
 

@@ -1,0 +1,788 @@
+"""ONNX operators: convolution, GEMM and MatMul, normalisation, pooling, softmax, resize,
+Einsum and the other neural-network layers.
+
+Convolution goes through petagrad.nn.functional (conv1d/conv2d, conv_transpose1d/2d) after
+turning ONNX's asymmetric `pads` and `auto_pad` into an explicit pad or crop; other ranks
+use an im2col + matmul written here. Pooling, LRN and Resize are composed from strided
+views, pads and small interpolation matrices computed on the host.
+Imports: numpy, petagrad (public API), petagrad.nn.functional, petagrad.onnx.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+import petagrad as pg
+import petagrad.nn.functional as F
+from petagrad.onnx.ops._util import all_host, axes_of, axis_of, to_device
+from petagrad.onnx.registry import OpContext, register
+from petagrad.onnx.values import Value, as_array, dtype_of, is_host
+
+
+# -- convolution ---------------------------------------------------------------------------
+def conv_pads(attrs: dict, spatial: Sequence[int], kernel: Sequence[int],
+              strides: Sequence[int], dilations: Sequence[int]) -> list[tuple[int, int]]:
+    """(begin, end) padding per spatial axis from `pads` or `auto_pad`."""
+    nd = len(spatial)
+    auto = attrs.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = []
+        for size, k, s, d in zip(spatial, kernel, strides, dilations):
+            out = -(-size // s)
+            total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+            small = total // 2
+            pads.append((small, total - small) if auto == "SAME_UPPER" else
+                        (total - small, small))
+        return pads
+    if auto == "VALID":
+        return [(0, 0)] * nd
+    flat = attrs.get("pads") or [0] * (2 * nd)
+    return [(flat[i], flat[i + nd]) for i in range(nd)]
+
+
+def pad_spatial(x: pg.Tensor, pads: Sequence[tuple[int, int]], value: Any = 0) -> pg.Tensor:
+    """Pad (or, for negative widths, crop) the trailing len(pads) axes."""
+    lead = x.ndim - len(pads)
+    crop = (slice(None),) * lead + tuple(slice(max(-b, 0), x.shape[lead + i] - max(-e, 0))
+                                          for i, (b, e) in enumerate(pads))
+    if any(b < 0 or e < 0 for b, e in pads):
+        x = x[crop]
+    widths = [(0, 0)] * lead + [(max(b, 0), max(e, 0)) for b, e in pads]
+    if all(w == (0, 0) for w in widths):
+        return x
+    return pg.pad(x, widths, constant_values=value)
+
+
+def conv_windows(x: pg.Tensor, kernel: Sequence[int], strides: Sequence[int],
+                 dilations: Sequence[int], out: Sequence[int]) -> list[pg.Tensor]:
+    """One strided view of shape (..., *out) per kernel offset of an already padded x."""
+    nd = len(kernel)
+    lead = x.ndim - nd
+    views = []
+    for offsets in itertools.product(*(range(k) for k in kernel)):
+        index = [slice(None)] * lead
+        for o, d, s, n in zip(offsets, dilations, strides, out):
+            start = o * d
+            index.append(slice(start, start + (n - 1) * s + 1, s))
+        views.append(x[tuple(index)])
+    return views
+
+
+def conv_general(x: pg.Tensor, w: pg.Tensor, strides: Sequence[int],
+                 dilations: Sequence[int], groups: int) -> pg.Tensor:
+    """Convolution of a padded (N, C, *S) by (O, C/groups, *K): im2col + one matmul."""
+    n, c = x.shape[:2]
+    o, cg = w.shape[:2]
+    kernel = w.shape[2:]
+    out = [(s - d * (k - 1) - 1) // st + 1
+           for s, k, st, d in zip(x.shape[2:], kernel, strides, dilations)]
+    views = conv_windows(x, kernel, strides, dilations, out)
+    taps = len(views)
+    patches = pg.stack(views, axis=2)  # (N, C, taps, *out)
+    positions = math.prod(out)
+    patches = pg.reshape(patches, (n, groups, cg * taps, positions))
+    weight = pg.reshape(w, (1, groups, o // groups, cg * taps))
+    y = pg.matmul(weight, patches)  # (N, G, O/G, P)
+    return pg.reshape(y, (n, o) + tuple(out))
+
+
+def convolve(x: pg.Tensor, w: pg.Tensor, bias: Optional[pg.Tensor], attrs: dict) -> pg.Tensor:
+    nd = w.ndim - 2
+    kernel = attrs.get("kernel_shape") or list(w.shape[2:])
+    strides = attrs.get("strides") or [1] * nd
+    dilations = attrs.get("dilations") or [1] * nd
+    groups = attrs.get("group", 1)
+    pads = conv_pads(attrs, x.shape[2:], kernel, strides, dilations)
+    if nd in (1, 2) and all(b == e for b, e in pads):
+        conv = F.conv1d if nd == 1 else F.conv2d
+        return conv(x, w, bias, stride=tuple(strides), padding=tuple(b for b, _ in pads),
+                    dilation=tuple(dilations), groups=groups)
+    x = pad_spatial(x, pads)
+    if nd in (1, 2):
+        conv = F.conv1d if nd == 1 else F.conv2d
+        return conv(x, w, bias, stride=tuple(strides), padding=0, dilation=tuple(dilations),
+                    groups=groups)
+    y = conv_general(x, w, strides, dilations, groups)
+    if bias is not None:
+        y = y + pg.reshape(bias, (1, -1) + (1,) * nd)
+    return y
+
+
+@register("Conv")
+def conv(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    x, w = to_device(ctx, inputs[0], inputs[1])
+    bias = ctx.tensor(inputs[2]) if len(inputs) > 2 and inputs[2] is not None else None
+    return convolve(x, w, bias, attrs)
+
+
+def _transpose_pads(attrs: dict, spatial: Sequence[int], kernel: Sequence[int],
+                    strides: Sequence[int], dilations: Sequence[int],
+                    output_padding: Sequence[int]) -> tuple[list, list]:
+    """ConvTranspose's (begin, end) pads and output sizes, following the ONNX spec."""
+    nd = len(spatial)
+    full = [s * (n - 1) + op + (k - 1) * d + 1
+            for n, k, s, d, op in zip(spatial, kernel, strides, dilations, output_padding)]
+    auto = attrs.get("auto_pad", "NOTSET")
+    target = attrs.get("output_shape")
+    if target is None and auto in ("SAME_UPPER", "SAME_LOWER"):
+        target = [n * s for n, s in zip(spatial, strides)]
+    if target is not None:
+        target = list(target)[-nd:]
+        pads = []
+        for f, t in zip(full, target):
+            total = f - t
+            if auto == "SAME_UPPER":
+                pads.append((total // 2, total - total // 2))
+            else:
+                pads.append((total - total // 2, total // 2))
+        return pads, target
+    flat = attrs.get("pads") or [0] * (2 * nd)
+    pads = [(flat[i], flat[i + nd]) for i in range(nd)]
+    return pads, [f - b - e for f, (b, e) in zip(full, pads)]
+
+
+@register("ConvTranspose")
+def conv_transpose(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    x, w = to_device(ctx, inputs[0], inputs[1])
+    bias = ctx.tensor(inputs[2]) if len(inputs) > 2 and inputs[2] is not None else None
+    nd = w.ndim - 2
+    kernel = attrs.get("kernel_shape") or list(w.shape[2:])
+    strides = attrs.get("strides") or [1] * nd
+    dilations = attrs.get("dilations") or [1] * nd
+    groups = attrs.get("group", 1)
+    output_padding = attrs.get("output_padding") or [0] * nd
+    pads, sizes = _transpose_pads(attrs, x.shape[2:], kernel, strides, dilations,
+                                  output_padding)
+    if nd in (1, 2):
+        fn = F.conv_transpose1d if nd == 1 else F.conv_transpose2d
+        y = fn(x, w, None, stride=tuple(strides), padding=0, output_padding=0, groups=groups,
+               dilation=tuple(dilations))
+    else:
+        y = _conv_transpose_general(x, w, strides, dilations, groups)
+    # y covers (n - 1) * s + (k - 1) * d + 1 positions; crop the begin pads, then crop or
+    # zero-extend the end to the output size
+    widths = [(-b, s - (f - b)) for (b, _), s, f in zip(pads, sizes, y.shape[2:])]
+    y = pad_spatial(y, widths)
+    if bias is not None:
+        y = y + pg.reshape(bias, (1, -1) + (1,) * nd)
+    return y
+
+
+def _conv_transpose_general(x: pg.Tensor, w: pg.Tensor, strides: Sequence[int],
+                            dilations: Sequence[int], groups: int) -> pg.Tensor:
+    """Transposed convolution as a convolution of the stride-dilated input by the flipped,
+    in/out-swapped kernel."""
+    nd = w.ndim - 2
+    c_in, og = w.shape[:2]
+    kernel = w.shape[2:]
+    for axis, s in enumerate(strides):
+        if s > 1:
+            x = _dilate(x, 2 + axis, s)
+    pads = [((k - 1) * d, (k - 1) * d) for k, d in zip(kernel, dilations)]
+    x = pad_spatial(x, pads)
+    flipped = pg.flip(w, axis=tuple(range(2, 2 + nd)))
+    flipped = pg.reshape(flipped, (groups, c_in // groups, og) + tuple(kernel))
+    flipped = pg.swapaxes(flipped, 1, 2)
+    flipped = pg.reshape(flipped, (groups * og, c_in // groups) + tuple(kernel))
+    return conv_general(x, flipped, [1] * nd, dilations, groups)
+
+
+def _dilate(x: pg.Tensor, axis: int, step: int) -> pg.Tensor:
+    n = x.shape[axis]
+    grown = pg.expand_dims(x, axis + 1)
+    widths = [(0, 0)] * grown.ndim
+    widths[axis + 1] = (0, step - 1)
+    grown = pg.pad(grown, widths)
+    flat = pg.reshape(grown, x.shape[:axis] + (n * step,) + x.shape[axis + 1:])
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(0, (n - 1) * step + 1)
+    return flat[tuple(index)]
+
+
+# -- dense ---------------------------------------------------------------------------------
+@register("MatMul")
+def matmul(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    a, b = inputs
+    if all_host(a, b):
+        return as_array(np.matmul(a, b))
+    a, b = to_device(ctx, a, b)
+    return pg.matmul(a, b)
+
+
+@register("Gemm")
+def gemm(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    a, b = inputs[0], inputs[1]
+    c = inputs[2] if len(inputs) > 2 else None
+    alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
+    if all_host(a, b, c):
+        a = a.T if attrs.get("transA", 0) else a
+        b = b.T if attrs.get("transB", 0) else b
+        y = np.matmul(a, b)
+        y = y * np.asarray(alpha, y.dtype) if alpha != 1.0 else y
+        if c is not None:
+            y = y + (c * np.asarray(beta, c.dtype) if beta != 1.0 else c)
+        return as_array(y).astype(a.dtype)
+    a, b = to_device(ctx, a, b)
+    if attrs.get("transA", 0):
+        a = pg.permute_dims(a)
+    if attrs.get("transB", 0):
+        b = pg.permute_dims(b)
+    y = pg.matmul(a, b)
+    if alpha != 1.0:
+        y = y * _like(y, alpha)
+    if c is not None:
+        c = ctx.tensor(c)
+        y = y + (c * _like(c, beta) if beta != 1.0 else c)
+    return y
+
+
+def _like(t: pg.Tensor, value: float) -> Any:
+    return int(value) if t.dtype.is_int else value
+
+
+@register("Einsum")
+def einsum(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    equation = attrs["equation"].replace(" ", "")
+    if all_host(*inputs):
+        return as_array(np.einsum(equation, *inputs))
+    return pg.einsum(equation, *to_device(ctx, *inputs))
+
+
+# -- normalisation -------------------------------------------------------------------------
+def _channel(v: pg.Tensor, ndim: int) -> pg.Tensor:
+    return pg.reshape(v, (1, -1) + (1,) * (ndim - 2))
+
+
+@register("BatchNormalization")
+def batch_norm(inputs: list, attrs: dict, ctx: OpContext) -> Any:
+    x, scale, bias, mean, var = to_device(ctx, *inputs[:5])
+    eps = attrs.get("epsilon", 1e-5)
+    training = attrs.get("training_mode", 0) if ctx.opset >= 14 else (
+        ctx.opset < 9 and attrs.get("is_test", 0) == 0 and ctx.num_outputs > 1)
+    dtype = x.dtype
+    if training:
+        axes = (0,) + tuple(range(2, x.ndim))
+        batch_mean = pg.mean(x, axis=axes)
+        centered = x - _channel(batch_mean, x.ndim)
+        batch_var = pg.mean(centered * centered, axis=axes)
+        y = centered * _channel(pg.rsqrt(batch_var + eps).astype(dtype), x.ndim)
+        y = y * _channel(scale.astype(dtype), x.ndim) + _channel(bias.astype(dtype), x.ndim)
+        momentum = attrs.get("momentum", 0.9)
+        running_mean = mean * momentum + batch_mean.astype(mean.dtype) * (1 - momentum)
+        running_var = var * momentum + batch_var.astype(var.dtype) * (1 - momentum)
+        return y, running_mean, running_var
+    inv = pg.rsqrt(var.astype(dtype) + eps) * scale.astype(dtype)
+    shift = bias.astype(dtype) - mean.astype(dtype) * inv
+    return x * _channel(inv, x.ndim) + _channel(shift, x.ndim)
+
+
+def _normalize(x: pg.Tensor, axes: tuple, eps: float) -> tuple[pg.Tensor, pg.Tensor, pg.Tensor]:
+    mean = pg.mean(x, axis=axes, keepdims=True)
+    centered = x - mean
+    var = pg.mean(centered * centered, axis=axes, keepdims=True)
+    inv = pg.rsqrt(var + eps)
+    return centered * inv, mean, inv
+
+
+def _stash(x: pg.Tensor, attrs: dict) -> pg.Tensor:
+    """Statistics in float32 for half inputs (stash_type 1, the default)."""
+    if attrs.get("stash_type", 1) == 1 and x.dtype == pg.float16:
+        return x.astype(pg.float32)
+    return x
+
+
+@register("InstanceNormalization")
+def instance_norm(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    x, scale, bias = to_device(ctx, *inputs[:3])
+    y, _, _ = _normalize(x, tuple(range(2, x.ndim)), attrs.get("epsilon", 1e-5))
+    return y * _channel(scale, x.ndim) + _channel(bias, x.ndim)
+
+
+@register("LayerNormalization")
+def layer_norm(inputs: list, attrs: dict, ctx: OpContext) -> tuple:
+    x = ctx.tensor(inputs[0])
+    scale = ctx.tensor(inputs[1])
+    bias = ctx.tensor(inputs[2]) if len(inputs) > 2 and inputs[2] is not None else None
+    axis = axis_of(attrs.get("axis", -1), x.ndim, ctx)
+    work = _stash(x, attrs)
+    y, mean, inv = _normalize(work, tuple(range(axis, x.ndim)), attrs.get("epsilon", 1e-5))
+    y = y.astype(x.dtype) * scale
+    if bias is not None:
+        y = y + bias
+    return y, mean, inv
+
+
+@register("GroupNormalization")
+def group_norm(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    x, scale, bias = to_device(ctx, *inputs[:3])
+    groups = attrs["num_groups"]
+    n, c = x.shape[:2]
+    work = _stash(x, attrs)
+    grouped = pg.reshape(work, (n, groups, -1))
+    y, _, _ = _normalize(grouped, (2,), attrs.get("epsilon", 1e-5))
+    y = pg.reshape(y.astype(x.dtype), x.shape)
+    if scale.size == groups and groups != c:  # opset 18: one scale per group
+        scale = pg.repeat(scale, c // groups)
+        bias = pg.repeat(bias, c // groups)
+    return y * _channel(scale, x.ndim) + _channel(bias, x.ndim)
+
+
+@register("RMSNormalization")
+def rms_norm(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    x, scale = to_device(ctx, inputs[0], inputs[1])
+    axis = axis_of(attrs.get("axis", -1), x.ndim, ctx)
+    work = _stash(x, attrs)
+    mean_square = pg.mean(work * work, axis=tuple(range(axis, x.ndim)), keepdims=True)
+    y = work * pg.rsqrt(mean_square + attrs.get("epsilon", 1e-5))
+    return y.astype(x.dtype) * scale
+
+
+@register("MeanVarianceNormalization")
+def mean_variance_norm(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    x = ctx.tensor(inputs[0])
+    axes = tuple(axes_of(attrs.get("axes", [0, 2, 3]), x.ndim, ctx))
+    mean = pg.mean(x, axis=axes, keepdims=True)
+    centered = x - mean
+    std = pg.sqrt(pg.mean(centered * centered, axis=axes, keepdims=True))
+    return centered / (std + 1e-9)
+
+
+@register("LpNormalization")
+def lp_norm(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    x = ctx.tensor(inputs[0])
+    axis = axis_of(attrs.get("axis", -1), x.ndim, ctx)
+    p = attrs.get("p", 2)
+    if p == 1:
+        norm = pg.sum(pg.abs(x), axis=axis, keepdims=True)
+    else:
+        norm = pg.sqrt(pg.sum(x * x, axis=axis, keepdims=True))
+    return x / norm
+
+
+@register("LRN")
+def lrn(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    x = ctx.tensor(inputs[0])
+    size = attrs["size"]
+    alpha, beta, bias = attrs.get("alpha", 1e-4), attrs.get("beta", 0.75), attrs.get("bias", 1.0)
+    c = x.shape[1]
+    before, after = (size - 1) // 2, -(-(size - 1) // 2)
+    widths = [(0, 0)] * x.ndim
+    widths[1] = (before, after)
+    squares = pg.pad(x * x, widths)
+    total = None
+    for i in range(size):
+        index = (slice(None), slice(i, i + c))
+        total = squares[index] if total is None else total + squares[index]
+    return x / pg.power(total * (alpha / size) + bias, beta)
+
+
+# -- softmax family ------------------------------------------------------------------------
+def _softmax_like(inputs: list, attrs: dict, ctx: OpContext, kind: str) -> Value:
+    x = ctx.tensor(inputs[0])
+    if x.ndim == 0:
+        return x
+    if ctx.opset < 13:
+        axis = axis_of(attrs.get("axis", 1), x.ndim, ctx)
+        flat = pg.reshape(x, (math.prod(x.shape[:axis]), math.prod(x.shape[axis:])))
+        return pg.reshape(_softmax_axis(flat, 1, kind), x.shape)
+    return _softmax_axis(x, axis_of(attrs.get("axis", -1), x.ndim, ctx), kind)
+
+
+def _softmax_axis(x: pg.Tensor, axis: int, kind: str) -> pg.Tensor:
+    if x.size == 0:
+        return x
+    if kind == "hardmax":
+        first = pg.argmax(x, axis=axis, keepdims=True)
+        positions = pg.arange(x.shape[axis], device=x.device).reshape(
+            tuple(x.shape[axis] if d == axis else 1 for d in range(x.ndim)))
+        return (positions == first).astype(x.dtype)
+    peak = pg.max(x, axis=axis, keepdims=True)
+    shifted = x - pg.where(pg.isfinite(peak), peak, 0.0)
+    if kind == "log":
+        return shifted - pg.log(pg.sum(pg.exp(shifted), axis=axis, keepdims=True))
+    e = pg.exp(shifted)
+    return e / pg.sum(e, axis=axis, keepdims=True)
+
+
+@register("Softmax")
+def softmax(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    return _softmax_like(inputs, attrs, ctx, "softmax")
+
+
+@register("LogSoftmax")
+def log_softmax(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    return _softmax_like(inputs, attrs, ctx, "log")
+
+
+@register("Hardmax")
+def hardmax(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    return _softmax_like(inputs, attrs, ctx, "hardmax")
+
+
+@register("Dropout")
+def dropout(inputs: list, attrs: dict, ctx: OpContext) -> tuple:
+    x = inputs[0]
+    if ctx.opset >= 12:
+        ratio = float(ctx.scalar(inputs[1] if len(inputs) > 1 else None, 0.5))
+        training = bool(ctx.scalar(inputs[2] if len(inputs) > 2 else None, False))
+    else:
+        ratio = attrs.get("ratio", 0.5)
+        training = ctx.opset < 7 and not attrs.get("is_test", 0)
+    if not training or ratio == 0:
+        if not ctx.wants(1):
+            return (x,)
+        mask = np.ones(tuple(x.shape), bool)
+        return x, (mask if is_host(x) else ctx.tensor(mask))
+    t = ctx.tensor(x)
+    keep = pg.rand(*t.shape, device=ctx.device) >= ratio
+    return t * keep.astype(t.dtype) / (1 - ratio), keep
+
+
+# -- pooling -------------------------------------------------------------------------------
+def _pool_geometry(x: pg.Tensor, attrs: dict) -> tuple:
+    kernel = attrs["kernel_shape"]
+    nd = len(kernel)
+    strides = attrs.get("strides") or [1] * nd
+    dilations = attrs.get("dilations") or [1] * nd
+    spatial = x.shape[2:]
+    pads = conv_pads(attrs, spatial, kernel, strides, dilations)
+    ceil_mode = attrs.get("ceil_mode", 0)
+    out = []
+    for size, k, s, d, (b, e) in zip(spatial, kernel, strides, dilations, pads):
+        span = size + b + e - (k - 1) * d - 1
+        o = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (o - 1) * s >= size + b:
+            o -= 1  # the last window must start inside the input or its begin padding
+        out.append(o)
+    if attrs.get("auto_pad", "NOTSET") in ("SAME_UPPER", "SAME_LOWER"):
+        out = [-(-size // s) for size, s in zip(spatial, strides)]
+    return kernel, strides, dilations, pads, out
+
+
+def _pool_views(x: pg.Tensor, kernel: Sequence[int], strides: Sequence[int],
+                dilations: Sequence[int], pads: Sequence[tuple[int, int]], out: Sequence[int],
+                fill: Any) -> list[pg.Tensor]:
+    widths = []
+    for size, k, s, d, (b, e), o in zip(x.shape[2:], kernel, strides, dilations, pads, out):
+        need = (o - 1) * s + (k - 1) * d + 1
+        widths.append((b, max(need - size - b, 0)))
+    padded = pad_spatial(x, widths, fill)
+    return conv_windows(padded, kernel, strides, dilations, out)
+
+
+def _lowest(dtype: pg.DType) -> Any:
+    if dtype.is_float:
+        return float("-inf")
+    return int(np.iinfo(dtype.np).min)
+
+
+@register("MaxPool")
+def max_pool(inputs: list, attrs: dict, ctx: OpContext) -> Any:
+    x = ctx.tensor(inputs[0])
+    kernel, strides, dilations, pads, out = _pool_geometry(x, attrs)
+    views = _pool_views(x, kernel, strides, dilations, pads, out, _lowest(x.dtype))
+    best = views[0]
+    for view in views[1:]:
+        best = pg.maximum(best, view)
+    if not ctx.wants(1):
+        return (best,)
+    spatial = x.shape[2:]
+    nd = len(spatial)
+    column_major = attrs.get("storage_order", 0) == 1
+    grids = np.meshgrid(*[np.arange(o) for o in out], indexing="ij")
+    index = None
+    taken = None
+    for offsets, view in zip(itertools.product(*(range(k) for k in kernel)), views):
+        hit = view == best
+        if taken is not None:
+            hit = hit & ~taken
+        taken = hit if taken is None else taken | hit
+        flat = np.zeros(tuple(out), np.int64)
+        dims = range(nd - 1, -1, -1) if column_major else range(nd)
+        for d in dims:
+            position = grids[d] * strides[d] + offsets[d] * dilations[d] - pads[d][0]
+            flat = flat * spatial[d] + position
+        here = ctx.tensor(flat)
+        index = pg.where(hit, here, 0) if index is None else pg.where(hit, here, index)
+    n, c = x.shape[:2]
+    base = (np.arange(n * c, dtype=np.int64) * math.prod(spatial)).reshape(
+        (n, c) + (1,) * nd)
+    return best, index + ctx.tensor(base)
+
+
+def _window_counts(spatial: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
+                   dilations: Sequence[int], pads: Sequence[tuple[int, int]],
+                   out: Sequence[int], include_pad: bool) -> np.ndarray:
+    counts = np.ones(tuple(out))
+    nd = len(out)
+    for d, (size, k, s, dil, (b, e), o) in enumerate(zip(spatial, kernel, strides, dilations,
+                                                         pads, out)):
+        starts = np.arange(o) * s - b
+        taps = starts[:, None] + np.arange(k)[None, :] * dil
+        low, high = (-b, size + e) if include_pad else (0, size)
+        count = ((taps >= low) & (taps < high)).sum(axis=1)
+        counts = counts * count.reshape((o,) + (1,) * (nd - d - 1))
+    return counts
+
+
+@register("AveragePool")
+def average_pool(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    x = ctx.tensor(inputs[0])
+    kernel, strides, dilations, pads, out = _pool_geometry(x, attrs)
+    views = _pool_views(x, kernel, strides, dilations, pads, out, 0)
+    total = views[0]
+    for view in views[1:]:
+        total = total + view
+    counts = _window_counts(x.shape[2:], kernel, strides, dilations, pads, out,
+                            bool(attrs.get("count_include_pad", 0)))
+    counts = np.maximum(counts, 1)
+    if np.all(counts == counts.flat[0]):
+        return total / float(counts.flat[0])
+    return total / ctx.tensor(counts.astype(x.dtype.np))
+
+
+@register("LpPool")
+def lp_pool(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    x = ctx.tensor(inputs[0])
+    p = attrs.get("p", 2)
+    kernel, strides, dilations, pads, out = _pool_geometry(x, attrs)
+    views = _pool_views(pg.power(pg.abs(x), float(p)), kernel, strides, dilations, pads, out, 0)
+    total = views[0]
+    for view in views[1:]:
+        total = total + view
+    return pg.power(total, 1.0 / p)
+
+
+def _global(kind: str) -> Any:
+    def run(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+        x = ctx.tensor(inputs[0])
+        axes = tuple(range(2, x.ndim))
+        if kind == "avg":
+            return pg.mean(x, axis=axes, keepdims=True)
+        if kind == "max":
+            return pg.max(x, axis=axes, keepdims=True)
+        p = float(attrs.get("p", 2))
+        return pg.power(pg.sum(pg.power(pg.abs(x), p), axis=axes, keepdims=True), 1.0 / p)
+    return run
+
+
+register("GlobalAveragePool")(_global("avg"))
+register("GlobalMaxPool")(_global("max"))
+register("GlobalLpPool")(_global("lp"))
+
+
+@register("MaxUnpool")
+def max_unpool(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    from petagrad.onnx.ops.shape import _scatter_flat
+    x, indices = inputs[0], inputs[1]
+    kernel = attrs["kernel_shape"]
+    nd = len(kernel)
+    strides = attrs.get("strides") or [1] * nd
+    flat_pads = attrs.get("pads") or [0] * (2 * nd)
+    if len(inputs) > 2 and inputs[2] is not None:
+        shape = tuple(ctx.ints(inputs[2]))
+    else:
+        spatial = [(n - 1) * s + k - flat_pads[i] - flat_pads[i + nd]
+                   for i, (n, s, k) in enumerate(zip(x.shape[2:], strides, kernel))]
+        shape = tuple(x.shape[:2]) + tuple(spatial)
+    zeros = pg.zeros(shape, dtype=dtype_of(x), device=ctx.device)
+    positions = ctx.host(indices).astype(np.int64)
+    return _scatter_flat(ctx, zeros, positions, x, "none")
+
+
+# -- resize --------------------------------------------------------------------------------
+def _cubic(ratio: float, a: float) -> np.ndarray:
+    return np.array([_cubic_at(ratio + 1, a), _cubic_at(ratio, a), _cubic_at(1 - ratio, a),
+                     _cubic_at(2 - ratio, a)])
+
+
+def _resize_matrix(size: int, out: int, scale: float, mode: str, transform: str,
+                   nearest: str, cubic_a: float, exclude_outside: bool, antialias: bool,
+                   roi: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """(weights (out, size), outside (out,)): out = weights @ x, with `outside` rows set
+    to the extrapolation value (tf_crop_and_resize beyond the input)."""
+    weights = np.zeros((out, size))
+    outside = np.zeros(out, bool)
+    for i in range(out):
+        if transform == "align_corners":
+            x = 0.0 if out == 1 else i * (size - 1) / (out - 1)
+        elif transform == "asymmetric":
+            x = i / scale
+        elif transform == "tf_crop_and_resize":
+            if out == 1:
+                x = (roi[1] - roi[0]) * (size - 1) / 2
+            else:
+                x = i * (roi[1] - roi[0]) * (size - 1) / (out - 1)
+            x += roi[0] * (size - 1)
+            if x < 0 or x > size - 1:
+                outside[i] = True
+                continue
+        elif transform == "pytorch_half_pixel":
+            x = -0.5 if out == 1 else (i + 0.5) / scale - 0.5
+        elif transform == "half_pixel_symmetric":
+            adjustment = out / (scale * size)
+            x = size / 2 * (1 - adjustment) + (i + 0.5) / scale - 0.5
+        else:  # half_pixel
+            x = (i + 0.5) / scale - 0.5
+        if mode == "nearest":
+            if nearest == "floor":
+                j = math.floor(x)
+            elif nearest == "ceil":
+                j = math.ceil(x)
+            elif nearest == "round_prefer_ceil":
+                j = math.floor(x + 0.5)
+            else:  # round_prefer_floor
+                j = math.ceil(x - 0.5)
+            weights[i, min(max(j, 0), size - 1)] = 1.0
+            continue
+        base = math.floor(x)
+        ratio = x - base
+        if antialias and scale < 1:
+            support = 1.0 if mode == "linear" else 2.0
+            reach = support / scale
+            start, stop = math.floor(x - reach) + 1, math.ceil(x + reach)
+            taps = np.arange(start, stop)
+            args = (taps - x) * scale
+            if mode == "linear":
+                coeffs = np.clip(1 - np.abs(args), 0, 1)
+            else:
+                coeffs = np.array([_cubic_at(t, cubic_a) for t in args])
+            taps_list = list(taps)
+        elif mode == "linear":
+            taps_list, coeffs = [base, base + 1], np.array([1 - ratio, ratio])
+        else:
+            taps_list, coeffs = [base - 1, base, base + 1, base + 2], _cubic(ratio, cubic_a)
+        coeffs = np.asarray(coeffs, np.float64)
+        if exclude_outside:
+            inside = np.array([0 <= t < size for t in taps_list])
+            coeffs = np.where(inside, coeffs, 0.0)
+        if antialias or exclude_outside:
+            total = coeffs.sum()
+            coeffs = coeffs / total if total else coeffs
+        for t, c in zip(taps_list, coeffs):
+            weights[i, min(max(int(t), 0), size - 1)] += c
+    return weights, outside
+
+
+def _cubic_at(t: float, a: float) -> float:
+    t = abs(t)
+    if t <= 1:
+        return (a + 2) * t ** 3 - (a + 3) * t ** 2 + 1
+    if t < 2:
+        return a * t ** 3 - 5 * a * t ** 2 + 8 * a * t - 4 * a
+    return 0.0
+
+
+def resize_tensor(ctx: OpContext, x: Value, scales: list[float], sizes: list[int],
+                  attrs: dict, roi: Optional[list[float]]) -> Value:
+    mode = attrs.get("mode", "nearest")
+    transform = attrs.get("coordinate_transformation_mode", "half_pixel")
+    nearest = attrs.get("nearest_mode", "round_prefer_floor")
+    ndim = len(x.shape)
+    result = x if is_host(x) else ctx.tensor(x)
+    for axis in range(ndim):
+        size, out, scale = x.shape[axis], sizes[axis], scales[axis]
+        if size == out and scale == 1.0 and transform != "tf_crop_and_resize":
+            continue
+        axis_roi = (roi[axis], roi[axis + ndim]) if roi else (0.0, 1.0)
+        weights, outside = _resize_matrix(size, out, scale, mode, transform, nearest,
+                                          attrs.get("cubic_coeff_a", -0.75),
+                                          bool(attrs.get("exclude_outside", 0)),
+                                          bool(attrs.get("antialias", 0)), axis_roi)
+        result = _apply_matrix(ctx, result, axis, weights, outside,
+                               attrs.get("extrapolation_value", 0.0))
+    return result
+
+
+def _apply_matrix(ctx: OpContext, x: Value, axis: int, weights: np.ndarray,
+                  outside: np.ndarray, fill: float) -> Value:
+    rows_one_hot = ((weights == 0) | (weights == 1)).all() and \
+        ((weights.sum(axis=1) == 1) | outside).all()
+    out_shape = tuple(weights.shape[0] if d == axis else s for d, s in enumerate(x.shape))
+    if rows_one_hot:
+        index = weights.argmax(axis=1).astype(np.int64)
+        y = np.take(x, index, axis=axis) if is_host(x) else pg.take(x, index, axis=axis)
+    else:
+        dtype = dtype_of(x)
+        if is_host(x):
+            moved = np.moveaxis(x, axis, -1)
+            y = np.moveaxis(np.matmul(moved, weights.T.astype(dtype)), -1, axis).astype(dtype)
+        else:
+            work = x if x.dtype.is_float else x.astype(pg.float32)
+            moved = pg.moveaxis(work, axis, -1)
+            matrix = ctx.tensor(np.ascontiguousarray(weights.T).astype(work.dtype.np))
+            y = pg.moveaxis(pg.matmul(moved, matrix), -1, axis)
+            if y.dtype != x.dtype:
+                y = pg.round(y).astype(x.dtype) if not x.dtype.is_float else y.astype(x.dtype)
+    if outside.any():
+        mask = outside.reshape(tuple(-1 if d == axis else 1 for d in range(len(out_shape))))
+        if is_host(y):
+            y = np.where(mask, np.asarray(fill, y.dtype), y)
+        else:
+            y = pg.where(ctx.tensor(mask), fill, y)
+    return y
+
+
+@register("Resize")
+def resize(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    x = inputs[0]
+    ndim = len(x.shape)
+    shape = list(x.shape)
+    if ctx.opset < 11:
+        scales = [float(s) for s in ctx.host(inputs[1]).reshape(-1)]
+        sizes_given, roi = None, None
+    else:
+        roi_value = inputs[1] if len(inputs) > 1 else None
+        roi = [float(v) for v in ctx.host(roi_value).reshape(-1)] \
+            if roi_value is not None and roi_value.size else None
+        scales_value = inputs[2] if len(inputs) > 2 else None
+        scales = [float(s) for s in ctx.host(scales_value).reshape(-1)] \
+            if scales_value is not None and scales_value.size else None
+        sizes_value = inputs[3] if len(inputs) > 3 else None
+        sizes_given = ctx.ints(sizes_value) \
+            if sizes_value is not None and sizes_value.size else None
+    axes = attrs.get("axes")
+    axes = axes_of(axes, ndim, ctx) if axes else list(range(ndim))
+    if roi is not None and len(roi) == 2 * len(axes) and len(axes) != ndim:
+        full_roi = [0.0] * ndim + [1.0] * ndim
+        for i, a in enumerate(axes):
+            full_roi[a], full_roi[a + ndim] = roi[i], roi[i + len(axes)]
+        roi = full_roi
+    all_scales = [1.0] * ndim
+    sizes = list(shape)
+    if sizes_given is not None:
+        policy = attrs.get("keep_aspect_ratio_policy", "stretch")
+        if policy == "stretch":
+            for a, s in zip(axes, sizes_given):
+                sizes[a] = s
+                all_scales[a] = s / shape[a]
+        else:
+            ratios = [s / shape[a] for a, s in zip(axes, sizes_given)]
+            scale = min(ratios) if policy == "not_larger" else max(ratios)
+            for a in axes:
+                all_scales[a] = scale
+                sizes[a] = int(math.floor(scale * shape[a] + 0.5))
+    elif scales is not None:
+        for a, s in zip(axes, scales):
+            all_scales[a] = s
+            sizes[a] = int(math.floor(shape[a] * s))
+    else:
+        raise ctx.fail("needs either scales or sizes")
+    return resize_tensor(ctx, x, all_scales, sizes, attrs, roi)
+
+
+@register("Upsample")
+def upsample(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    x = inputs[0]
+    if ctx.opset >= 9:
+        scales = [float(s) for s in ctx.host(inputs[1]).reshape(-1)]
+    else:
+        scales = list(attrs["scales"])
+    mode = attrs.get("mode", "nearest")
+    sizes = [int(math.floor(n * s)) for n, s in zip(x.shape, scales)]
+    options = {"mode": "linear" if mode in ("linear", "bilinear") else "nearest",
+               "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    return resize_tensor(ctx, x, scales, sizes, options, None)
