@@ -698,11 +698,11 @@ def test_scaled_dot_product_attention() -> None:
              lambda q, k, v: sdpa_ref(q, k, v, causal=True), [q2, k, v], wrt=())
     mask = RNG.random((6, 6)) > 0.3
     np.fill_diagonal(mask, True)
-    check(F.scaled_dot_product_attention(T(q2), T(k), T(v), attn_mask=T(mask), scale=0.3),
-          sdpa_ref(q2, k, v, mask=mask, scale=0.3))
-    kv_heads = rand(2, 1, 6, 5)
-    check(F.scaled_dot_product_attention(T(q), T(kv_heads), T(kv_heads), enable_gqa=True),
-          sdpa_ref(q, np.repeat(kv_heads, 3, 1), np.repeat(kv_heads, 3, 1)))
+    kv_heads = rand(2, 1, 6, 5)  # one key/value head shared by the 3 query heads
+    check(F.scaled_dot_product_attention(T(q2), T(kv_heads), T(kv_heads), attn_mask=T(mask),
+                                         scale=0.3, enable_gqa=True),
+          sdpa_ref(q2, np.repeat(kv_heads, 3, 1), np.repeat(kv_heads, 3, 1), mask=mask,
+                   scale=0.3))
 
 
 # -- interpolate and pad -------------------------------------------------------------------

@@ -163,7 +163,9 @@ def test_state_dict_keys_match_pytorch() -> None:
 
 
 def test_load_state_dict_round_trip_in_place() -> None:
-    source, target = Model(), Model()
+    source = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    target = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    source(pg.Tensor(randn(5, 3))).realize()  # running statistics differ from the defaults
     target_params = target.parameters()
     target.load_state_dict(source.state_dict())
     for (name, a), (_, b) in zip(source.state_dict().items(), target.state_dict().items()):

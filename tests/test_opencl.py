@@ -37,8 +37,10 @@ def cl_device() -> opencl.Device:
 
 
 def _sum_kernel(shape: tuple[int, ...], axes: tuple[int, ...]) -> Kernel:
+    """sum over `axes` of a contiguous float32 input (with no axes: a copy)."""
     load = Expr(Op.LOAD, dtypes.float32, (), (0, View.contiguous(shape)))
-    return Kernel(shape, axes, Expr(Op.SUM, dtypes.float32, (load,), axes), 1)
+    value = Expr(Op.SUM, dtypes.float32, (load,), axes) if axes else load
+    return Kernel(shape, axes, value, 1)
 
 
 # -- launch geometry (pure codegen: runs without a device) --------------------------------
@@ -67,18 +69,26 @@ def test_plan_chooses_by_loop_structure() -> None:
     assert full.strategy == "group" and full.parts > 1  # one output: split over groups
     rows = Plan(_sum_kernel((4096, 4096), (1,)), GPU)
     assert rows.strategy == "group" and rows.parts == 1  # innermost reduce: a group per row
-    columns = Plan(_sum_kernel((4096, 4096), (0,)), GPU)
+    columns = Plan(_sum_kernel((256, 400_000), (0,)), GPU)
     assert columns.strategy == "map"  # neighbouring outputs read neighbouring memory
+    assert Plan(_sum_kernel((4096, 4096), (0,)), GPU).strategy == "group"  # too few outputs
     short = Plan(_sum_kernel((100_000, 8), (1,)), GPU)
     assert short.strategy == "map"  # a short reduce is a loop in one work-item
-    ewise = Plan(Kernel((7,), (), _sum_kernel((7,), ()).value.srcs[0], 1), GPU)
+    ewise = Plan(_sum_kernel((7,), ()), GPU)
     assert ewise.strategy == "map" and ewise.global_size[0] % ewise.local_size[0] == 0
-    wide = Plan(Kernel((300, 5000), (), _sum_kernel((300, 5000), ()).value.srcs[0], 1), GPU)
+    wide = Plan(_sum_kernel((300, 5000), ()), GPU)
     assert len(wide.global_size) == 2  # a long innermost axis: no division per work-item
     # a CPU device: rows are one work-item each; a full sum is split over the cores
     assert Plan(_sum_kernel((4096, 4096), (1,)), SMALL).strategy == "map"
     cpu_full = Plan(_sum_kernel((10_000_000,), (0,)), SMALL)
     assert cpu_full.strategy == "group" and cpu_full.parts >= SMALL.compute_units
+
+
+def test_plan_vectorizes_where_the_device_prefers() -> None:
+    assert Plan(_sum_kernel((4096, 4096), ()), SMALL).vector == 8  # preferred width 8
+    assert Plan(_sum_kernel((4096, 4096), (1,)), SMALL).vector == 8  # along the reduce
+    assert Plan(_sum_kernel((4096, 4097), ()), SMALL).vector == 1  # rows not whole vectors
+    assert Plan(_sum_kernel((4096, 4096), ()), GPU).vector == 1  # GPU prefers scalars
 
 
 def test_render_is_opencl_dialect() -> None:

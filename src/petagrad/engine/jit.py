@@ -1,6 +1,9 @@
 """Engine layer: the step JIT. `@petagrad.jit` runs a function normally on its first call,
 records every device launch on its second, and on later calls replays the recorded launches
 with the new inputs' buffers, skipping Python, graph building, scheduling and compiling.
+A capture is accepted when it launched the same kernels as the call before it; a first call
+that differs (lazy initialisation) moves the capture one call later, and calls that keep
+differing raise JitError (data-dependent control flow).
 
 What a replay updates: the returned tensors (fresh output buffers each call) and every
 buffer written in place during the captured call (parameters and optimizer state updated
@@ -113,7 +116,7 @@ def jit(fn: Callable) -> Callable:
     """Capture a step function's kernels on its second call and replay them afterwards."""
     replays: dict[tuple, _Replay] = {}
     calls: dict[tuple, int] = {}
-    first_kernels: dict[tuple, list] = {}
+    last_kernels: dict[tuple, list] = {}
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -134,19 +137,22 @@ def jit(fn: Callable) -> Callable:
                            f"bool(), print) while running; a replay could not repeat what "
                            f"Python did with them. Return the values instead.")
         kernels = [launch.kernel for launch in capture.launches]
-        if count == 1:
-            first_kernels[key] = kernels
+        previous = last_kernels.get(key)
+        last_kernels[key] = kernels
+        if kernels != previous:
+            # the first call may differ (lazy initialisation, e.g. optimizer state); two
+            # consecutive calls that still differ mean data-dependent control flow
+            if count >= 3:
+                raise JitError(f"{fn.__name__} launched different kernels on consecutive "
+                               f"calls with the same input shapes ({len(previous or [])} then "
+                               f"{len(kernels)}): it has data-dependent control flow and "
+                               f"cannot be replayed")
             return result
-        if kernels != first_kernels[key]:
-            raise JitError(f"{fn.__name__} launched different kernels on its first two calls "
-                           f"with the same input shapes ({len(first_kernels[key])} then "
-                           f"{len(kernels)}): it has data-dependent control flow and cannot "
-                           f"be replayed")
         input_buffers = [t.node.base.buffer for t in tensors]
         replays[key] = _Replay(capture, input_buffers, outputs)
         replay_rebuild[key] = rebuild
         return result
 
     replay_rebuild: dict[tuple, Callable[[list], Any]] = {}
-    wrapper.reset = lambda: (replays.clear(), calls.clear(), first_kernels.clear())  # type: ignore
+    wrapper.reset = lambda: (replays.clear(), calls.clear(), last_kernels.clear())  # type: ignore
     return wrapper

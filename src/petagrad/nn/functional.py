@@ -477,7 +477,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
             terms = terms * P.reshape(w, _channel_shape(x.ndim, classes, class_dim))
         loss = -pg.sum(terms, axis=class_dim)
         if reduction == "mean":
-            return pg.sum(loss) / max(x.size // classes, 1) if x.size else pg.sum(loss) / 0.0
+            return pg.sum(loss) / (x.size // classes)  # 0 / 0 = NaN when empty, as torch
         return _reduce(loss, reduction)
     loss, per_weight, valid, wide = _nll_parts(logp, target, weight, ignore_index, fn)
     nll = pg.sum(loss) / pg.sum(per_weight) if reduction == "mean" else _reduce(loss, reduction)

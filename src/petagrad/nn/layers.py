@@ -20,7 +20,7 @@ def _tuple(value: IntOrPair, n: int) -> tuple[int, ...]:
 
 def _uniform_parameter(shape: tuple[int, ...], bound: float) -> pg.Tensor:
     """U(-bound, bound): PyTorch's default for Linear and Conv (kaiming_uniform, a=sqrt(5))."""
-    return pg.uniform(-bound, bound, shape).realize().requires_grad_()
+    return pg.uniform(-bound, bound, shape).contiguous().realize().requires_grad_()
 
 
 class Linear(Module):

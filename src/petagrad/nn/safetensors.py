@@ -7,6 +7,7 @@ Imports only the public petagrad API.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from typing import Any, Mapping, Optional
@@ -48,6 +49,28 @@ def save_file(tensors: Mapping[str, Any], path: str | os.PathLike,
             out.write(blob)
 
 
+def _check_entry(path: Any, name: str, entry: Any
+                 ) -> tuple[str, tuple[int, ...], tuple[int, int]]:
+    """An entry's (dtype code, shape, byte range), or ValueError naming what is malformed."""
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path}: header entry {name!r} must be an object with dtype, shape "
+                         f"and data_offsets, got {entry!r}")
+    code, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(code, str):
+        raise ValueError(f"{path}: tensor {name!r} has no dtype string (got {code!r})")
+    if not isinstance(shape, list) or not all(is_int(d) and d >= 0 for d in shape):
+        raise ValueError(f"{path}: tensor {name!r} shape must be a list of non-negative "
+                         f"integers, got {shape!r}")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(is_int, offsets))
+            and 0 <= offsets[0] <= offsets[1]):
+        raise ValueError(f"{path}: tensor {name!r} data_offsets must be [begin, end] with "
+                         f"0 <= begin <= end, got {offsets!r}")
+    return code, tuple(shape), (offsets[0], offsets[1])
+
+
 def load_file(path: str | os.PathLike, device: Optional[str] = None) -> dict[str, pg.Tensor]:
     """Read a .safetensors file into name -> Tensor."""
     with open(path, "rb") as f:
@@ -60,22 +83,26 @@ def load_file(path: str | os.PathLike, device: Optional[str] = None) -> dict[str
                          f"{len(raw) - 8}")
     try:
         header = json.loads(raw[8:8 + length])
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: safetensors header is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: safetensors header must be a JSON object, got "
+                         f"{type(header).__name__}")
     body = memoryview(raw)[8 + length:]
     out = {}
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        code = entry.get("dtype")
+        code, shape, (start, end) = _check_entry(path, name, entry)
         if code not in _CODES:
-            raise TypeError(f"{path}: tensor {name!r} has unsupported dtype {code!r}")
-        start, end = entry["data_offsets"]
+            raise TypeError(f"{path}: tensor {name!r} has unsupported dtype {code!r}; "
+                            f"supported: {', '.join(_CODES)}")
         dtype = np.dtype(_CODES[code]).newbyteorder("<")
-        count = int(np.prod(entry["shape"], dtype=np.int64))
+        count = math.prod(shape)
         if end > len(body) or end - start != count * dtype.itemsize:
             raise ValueError(f"{path}: tensor {name!r} byte range {start}..{end} does not fit "
-                             f"shape {entry['shape']} of {code} (file truncated?)")
-        array = np.frombuffer(body[start:end], dtype=dtype, count=count).reshape(entry["shape"])
+                             f"shape {list(shape)} of {code} in {len(body)} data bytes "
+                             f"(file truncated?)")
+        array = np.frombuffer(body[start:end], dtype=dtype, count=count).reshape(shape)
         out[name] = pg.Tensor(array.astype(dtype.newbyteorder("="), copy=True), device=device)
     return out

@@ -126,8 +126,9 @@ def _versioned(versions: Sequence[int], opset: int) -> Optional[int]:
 
 
 def schema_function(node: NodeProto, opset: int, input_types: Sequence[onnx.TypeProto]
-                    ) -> Optional[FunctionProto]:
-    """The FunctionProto ONNX defines for `node` (its schema's function body), if any."""
+                    ) -> Optional[tuple[FunctionProto, NodeProto]]:
+    """The FunctionProto ONNX defines for `node` (its schema's function body) and the node
+    with the schema's default attributes filled in, if there is one."""
     domain = canonical_domain(node.domain)
     schema = _schema(node.op_type, opset, domain)
     if schema is None:
@@ -137,16 +138,16 @@ def schema_function(node: NodeProto, opset: int, input_types: Sequence[onnx.Type
     version = _versioned(list(schema.function_opset_versions), opset)
     if version is not None:
         proto.ParseFromString(schema.get_function_with_opset_version(version))
-        return proto
+        return proto, node
     version = _versioned(list(schema.context_dependent_function_opset_versions), opset)
     if version is not None:
         body = schema.get_context_dependent_function_with_opset_version(
             version, node.SerializeToString(), [t.SerializeToString() for t in input_types])
         proto.ParseFromString(body)
-        return proto
+        return proto, node
     if schema.has_function:
         proto.CopyFrom(schema.function_body)
-        return proto
+        return proto, node
     return None
 
 
@@ -189,8 +190,13 @@ def function_graph(node: NodeProto, function: FunctionProto) -> GraphProto:
     return graph
 
 
-def type_proto_of(value: Value) -> onnx.TypeProto:
+def type_proto_of(value: Any) -> onnx.TypeProto:
+    """The ONNX type of a value (a tensor, or a sequence of them as a list)."""
     from petagrad.onnx.values import dtype_of, onnx_type
+    if isinstance(value, list):
+        element = type_proto_of(value[0]) if value else \
+            onnx.helper.make_tensor_type_proto(onnx.TensorProto.FLOAT, None)
+        return onnx.helper.make_sequence_type_proto(element)
     return onnx.helper.make_tensor_type_proto(onnx_type(dtype_of(value)), list(value.shape))
 
 
@@ -301,9 +307,7 @@ class GraphProgram:
                 if values is not None:
                     for name, value in zip(step.outputs, values):
                         if name and value is not None:
-                            if not is_host(value):
-                                value = value.realize()
-                            self.constants[name] = value
+                            self.constants[name] = _realized(value)
                     continue
             remaining.append(step)
         self.steps = remaining
@@ -377,26 +381,41 @@ class GraphProgram:
 
     # -- functions -------------------------------------------------------------------------
     def function_program(self, step: Step, inputs: Sequence[Value]) -> "GraphProgram":
-        key = tuple((str(v.dtype), len(v.shape)) if v is not None else None for v in inputs)
+        key = tuple(_type_key(v) for v in inputs)
         program = step.functions.get(key)
         if program is not None:
             return program
         local = self.root.functions.get((step.domain, step.op_type))
         if local is not None:
-            function = local
+            function, node = local, step.node
         else:
             types = [type_proto_of(v) if v is not None else onnx.TypeProto() for v in inputs]
-            function = schema_function(step.node, step.opset, types)
-            if function is None:
+            found = schema_function(step.node, step.opset, types)
+            if found is None:
                 raise NotImplementedError(f"no implementation and no function body for "
                                           f"{step.op_type!r} at opset {step.opset}")
+            function, node = found
         opsets = dict(self.opsets)
         opsets.update({canonical_domain(o.domain): o.version for o in function.opset_import})
-        graph = function_graph(step.node, function)
+        graph = function_graph(node, function)
         program = GraphProgram(graph, opsets, self.device, self.base_dir, self.root.functions,
                                root=self.root)
         step.functions[key] = program
         return program
+
+
+def _realized(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_realized(v) for v in value]
+    return value.realize() if isinstance(value, pg.Tensor) else value
+
+
+def _type_key(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return ("seq",) + tuple(_type_key(v) for v in value[:1])
+    return (str(value.dtype), len(value.shape))
 
 
 def _is_subgraph(attr: Any) -> bool:

@@ -37,8 +37,11 @@ class ValueSpec:
     shape: Optional[tuple[Dim, ...]]
     dtype: np.dtype
     elem_type: int
+    kind: str = "tensor"  # or "sequence", "optional" (of a tensor or a sequence)
 
     def __str__(self) -> str:
+        if self.kind != "tensor":
+            return f"{self.name}: {self.kind}"
         if self.shape is None:
             dims = "?"
         else:
@@ -49,7 +52,8 @@ class ValueSpec:
 def _spec(info: onnx.ValueInfoProto) -> ValueSpec:
     kind = info.type.WhichOneof("value")
     if kind != "tensor_type":
-        return ValueSpec(info.name, None, np.dtype(object), 0)
+        name = {"sequence_type": "sequence", "optional_type": "optional"}.get(kind, str(kind))
+        return ValueSpec(info.name, None, np.dtype(object), 0, name)
     tensor_type = info.type.tensor_type
     shape: Optional[tuple[Dim, ...]] = None
     if tensor_type.HasField("shape"):
@@ -155,20 +159,27 @@ class OnnxModel:
         if unknown:
             raise ValueError(f"unknown model inputs {unknown}; the model's inputs are "
                              f"{self.input_names}")
-        missing = [n for n in self.inputs if n not in given or given[n] is None]
+        missing = [n for n, spec in self.inputs.items() if n not in given or
+                   (given[n] is None and spec.kind != "optional")]
         if missing:
             raise ValueError(f"missing required inputs {missing}: the model's inputs are "
                              + ", ".join(str(s) for s in self.inputs.values()))
         bound: dict[str, Any] = {}
         dims: dict[str, tuple[int, str]] = {}
         for name, value in given.items():
-            if value is None:
-                continue
             spec = self.inputs.get(name) or self.optional_inputs[name]
+            if value is None:
+                if spec.kind == "optional":
+                    bound[name] = None
+                continue
             bound[name] = self._check_input(spec, value, dims)
         return bound
 
-    def _check_input(self, spec: ValueSpec, value: Any, dims: dict) -> Value:
+    def _check_input(self, spec: ValueSpec, value: Any, dims: dict) -> Any:
+        if spec.kind != "tensor":
+            if isinstance(value, (list, tuple)):
+                return [self._device_value(v) for v in value]
+            return self._device_value(value)
         if isinstance(value, pg.Tensor):
             dtype, shape = value.dtype.np, value.shape
         else:
@@ -191,8 +202,12 @@ class OnnxModel:
                     if seen[0] != got:
                         raise ValueError(f"input {spec.name!r} has {want}={got} on axis "
                                          f"{axis}, but input {seen[1]!r} has {want}={seen[0]}")
+        return self._device_value(value)
+
+    def _device_value(self, value: Any) -> Value:
         if isinstance(value, pg.Tensor):
             return value if value.device == self.device else value.to(self.device)
+        value = np.asarray(value)
         if on_device(value.dtype):
             return to_tensor(value, self.device)
         return value
@@ -204,14 +219,21 @@ class OnnxModel:
         feeds = self._bind(args, kwargs)
         values = self._execute(feeds)
         outputs = {}
+        tensors: list[pg.Tensor] = []
         for name, value in zip(self.output_names, values):
-            if is_host(value) and on_device(value.dtype):
-                value = to_tensor(value, self.device)
-            outputs[name] = value
-        tensors = [v for v in outputs.values() if isinstance(v, pg.Tensor)]
+            outputs[name] = self._output(value, tensors)
         if tensors:
             pg.realize(*tensors)
         return outputs
+
+    def _output(self, value: Any, tensors: list) -> Any:
+        if isinstance(value, list):
+            return [self._output(v, tensors) for v in value]
+        if is_host(value) and on_device(value.dtype):
+            value = to_tensor(value, self.device)
+        if isinstance(value, pg.Tensor):
+            tensors.append(value)
+        return value
 
     def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
         """Like calling the model with a dict; kept for onnxruntime-style code."""
@@ -219,7 +241,7 @@ class OnnxModel:
 
     def _execute(self, feeds: dict[str, Value]) -> list[Value]:
         names = tuple(sorted(feeds))
-        if not self.use_jit or any(is_host(v) for v in feeds.values()):
+        if not self.use_jit or not all(isinstance(v, pg.Tensor) for v in feeds.values()):
             return self.program.run(feeds)
         step = self._jitted.get(names)
         if step is None:
@@ -248,6 +270,8 @@ class _JitStep:
         values = self.model.program.run(dict(zip(self.names, tensors)))
         outputs = []
         for value in values:
+            if not isinstance(value, (np.ndarray, pg.Tensor)):
+                raise _NotJittable()
             if is_host(value):
                 if not on_device(value.dtype):
                     raise _NotJittable()

@@ -70,7 +70,7 @@ def to_tensor(value: Value, device: str) -> pg.Tensor:
     if not on_device(array.dtype):
         raise TypeError(f"petagrad tensors cannot hold element type {array.dtype}; this value "
                         f"can only be used by operators that run on the host (Cast, Shape, ...)")
-    return pg.Tensor(np.ascontiguousarray(array), device=device)
+    return pg.Tensor(np.asarray(array, order="C"), device=device)  # keeps 0-d arrays 0-d
 
 
 def as_array(value: Any) -> np.ndarray:

@@ -7,7 +7,8 @@ Fusion rules, in one place:
   they see the reduce directly, at its own shape, and nothing else reads the reduce;
 - an elementwise node is computed in its own kernel (realized) only when a consumer reads
   it broadcast inside a reduce loop (recomputing it per reduced element would multiply its
-  cost), or when the consumer's movement ops cannot be replayed onto its loads;
+  cost), when several consumers read it and it reads many buffers (COSTLY_READS), or when
+  the consumer's movement ops cannot be replayed onto its loads;
 - reduces read through a view, a second reduce in a kernel, CONTIGUOUS, COPY and EMPTY
   always get their own item.
 Buffers for nodes fused away are never allocated: they never appear in the schedule.
@@ -35,6 +36,11 @@ class ScheduleItem:
     inputs: tuple[Node, ...]
     kernel: Optional[Kernel] = None
     kind: str = "kernel"  # "kernel", "copy" (cross-device) or "empty" (allocation only)
+
+
+# An elementwise node with several consumers is computed once when inlining it would make
+# each consumer read at least this many buffers.
+COSTLY_READS = 4
 
 
 class _NotExpressible(Exception):
@@ -69,6 +75,31 @@ class Scheduler:
         self.scheduled: set[int] = set()
         self.targets = {id(n) for n in targets}
         self.consumers = _count_consumers(targets)
+        self.costly: dict[int, bool] = {}
+
+    def shared_and_costly(self, node: Node) -> bool:
+        """Whether an elementwise node read by several consumers should be computed once:
+        recomputing it in each consumer re-reads all of its inputs."""
+        if self.consumers.get(id(node), 0) < 2:
+            return False
+        costly = self.costly.get(id(node))
+        if costly is None:
+            costly = self.costly[id(node)] = self._reads(node) >= COSTLY_READS
+        return costly
+
+    def _reads(self, node: Node) -> int:
+        """Buffer reads an inlined node would make (counted up to COSTLY_READS)."""
+        reads, stack = 0, [node]
+        while stack and reads < COSTLY_READS:
+            current = stack.pop()
+            if current.op is Op.VIEW:
+                stack.append(current.srcs[0])
+            elif current.op in ELEMENTWISE and not current.realized \
+                    and id(current) not in self.scheduled:
+                stack.extend(current.srcs)
+            elif current.op not in (Op.CONST, Op.RANGE):
+                reads += 1
+        return reads
 
     def realize(self, node: Node, reason: str = "") -> None:
         """Append the items that compute `node` (after those it depends on)."""
@@ -161,6 +192,12 @@ class _KernelBuilder:
         if op in ELEMENTWISE:
             if in_reduce and any(s[0] is Op.EXPAND for s in steps):
                 return self.realize_and_load(node, steps, "broadcast inside a reduce loop")
+            if node is not self.root and self.scheduler.shared_and_costly(node):
+                return self.realize_and_load(node, steps, "shared by several consumers and "
+                                             "reads many buffers")
+            if not any(s[0] is Op.RESHAPE for s in steps):  # only a reshape can fail to replay
+                return Expr(op, node.dtype, tuple(self.build(s, steps, in_reduce)
+                                                  for s in node.srcs), node.arg)
             saved = (len(self.inputs), dict(self.slots), dict(self.memo))
             try:
                 srcs = tuple(self.build(s, steps, in_reduce) for s in node.srcs)

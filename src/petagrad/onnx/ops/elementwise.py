@@ -367,7 +367,8 @@ def clip(inputs: list, attrs: dict, ctx: OpContext) -> Value:
 
 
 # -- types ---------------------------------------------------------------------------------
-def _host_cast(x: np.ndarray, target: np.dtype, saturate: bool) -> np.ndarray:
+def _host_cast(x: np.ndarray, target: np.dtype, saturate: bool,
+               round_mode: str = "up") -> np.ndarray:
     """Casts petagrad cannot do: strings and the narrow float/int types (ml_dtypes)."""
     if target.kind in "OUS":
         if x.dtype.kind in "OUS":
@@ -378,21 +379,42 @@ def _host_cast(x: np.ndarray, target: np.dtype, saturate: bool) -> np.ndarray:
         return np.array([float(v) if target.kind == "f" else _int_text(v)
                          for v in x.reshape(-1)]).astype(target).reshape(x.shape)
     source = x
-    if target.itemsize == 1 and target.kind == "V" or target.name.startswith("float8") \
-            or target.name.startswith("float4") or target.name.startswith("float6"):
-        source = x.astype(np.float32)
-        if saturate and target.name not in ("float8_e8m0fnu",):
-            import ml_dtypes
-            info = ml_dtypes.finfo(target)
-            finite = np.isfinite(source)
-            source = np.where(finite, np.clip(source, float(info.min), float(info.max)),
-                              source)
-    elif target.name in ("int4", "uint4", "int2", "uint2"):
+    if target.name in ("int4", "uint4", "int2", "uint2"):
+        # like the wider integer casts: truncate, then wrap around (two's complement)
         import ml_dtypes
         info = ml_dtypes.iinfo(target)
-        source = np.clip(np.rint(x.astype(np.float64)) if x.dtype.kind == "f" else x,
-                         info.min, info.max)
+        low, span = int(info.min), int(info.max) - int(info.min) + 1
+        whole = np.trunc(x.astype(np.float64)).astype(np.int64) if x.dtype.kind == "f" \
+            else x.astype(np.int64)
+        source = (whole - low) % span + low
+    elif target.name == "float8_e8m0fnu":
+        return _to_e8m0(x.astype(np.float64), saturate, round_mode).astype(target)
+    elif target.name.startswith(("float8", "float4", "float6")):
+        source = x.astype(np.float32)
+        if saturate and target.name != "float8_e8m0fnu":
+            import ml_dtypes
+            info = ml_dtypes.finfo(target)
+            source = np.where(np.isnan(source), source,
+                              np.clip(source, float(info.min), float(info.max)))
     return source.astype(target)
+
+
+def _to_e8m0(x: np.ndarray, saturate: bool, round_mode: str) -> np.ndarray:
+    """float8_e8m0: a bare power of two, 2**-127 .. 2**127, rounded as round_mode says."""
+    with np.errstate(all="ignore"):
+        mantissa, exponent = np.frexp(np.abs(x))  # |x| = mantissa * 2**exponent
+        exponent = exponent - 1  # |x| = (2 * mantissa) * 2**(exponent - 1), 2m in [1, 2)
+        exact = mantissa == 0.5
+        if round_mode == "up":
+            exponent = np.where(exact, exponent, exponent + 1)
+        elif round_mode == "nearest":
+            exponent = np.where(mantissa >= 0.75, exponent + 1, exponent)
+        exponent = np.where(x == 0, -127, exponent)
+        too_big = exponent > 127
+        exponent = np.clip(exponent, -127, 127)
+        out = np.ldexp(1.0, exponent.astype(np.int32))
+        bad = np.isnan(x) | (np.isinf(x) & (not saturate)) | (too_big & (not saturate))
+        return np.where(bad, np.nan, out)
 
 
 def _float_text(value: Any) -> str:
@@ -409,21 +431,24 @@ def _int_text(value: Any) -> int:
     return int(value.decode() if isinstance(value, bytes) else value)
 
 
-def do_cast(x: Value, target: np.dtype, ctx: OpContext, saturate: bool = True) -> Value:
+def do_cast(x: Value, target: np.dtype, ctx: OpContext, saturate: bool = True,
+            round_mode: str = "up") -> Value:
     if dtype_of(x) == target:
         return x
     if is_host(x) and (not on_device(target) or not on_device(x.dtype) or x.size <= 64):
         with np.errstate(all="ignore"):
-            return _host_cast(x, target, saturate)
+            return _host_cast(x, target, saturate, round_mode)
     if not on_device(target) or not on_device(dtype_of(x)):
-        return _host_cast(ctx.host(x), target, saturate)
+        with np.errstate(all="ignore"):
+            return _host_cast(ctx.host(x), target, saturate, round_mode)
     return ctx.tensor(x).astype(target)
 
 
 @register("Cast")
 def cast_op(inputs: list, attrs: dict, ctx: OpContext) -> Value:
     target = np_dtype(attrs["to"])
-    return do_cast(inputs[0], target, ctx, bool(attrs.get("saturate", 1)))
+    return do_cast(inputs[0], target, ctx, bool(attrs.get("saturate", 1)),
+                   attrs.get("round_mode", "up"))
 
 
 @register("CastLike")
@@ -462,5 +487,5 @@ def bitcast(inputs: list, attrs: dict, ctx: OpContext) -> Value:
     x = inputs[0]
     if is_host(x) or not on_device(target):
         host = ctx.host(x)
-        return as_array(np.ascontiguousarray(host).view(target).reshape(host.shape))
+        return as_array(np.asarray(host, order="C").view(target).reshape(host.shape))
     return ctx.tensor(x).bitcast(target)

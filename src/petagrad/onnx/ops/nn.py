@@ -359,7 +359,7 @@ def lp_norm(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
         norm = pg.sum(pg.abs(x), axis=axis, keepdims=True)
     else:
         norm = pg.sqrt(pg.sum(x * x, axis=axis, keepdims=True))
-    return x / norm
+    return x / pg.where(norm == 0, 1.0, norm)  # a zero vector stays zero
 
 
 @register("LRN")
@@ -582,14 +582,19 @@ def max_unpool(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
     nd = len(kernel)
     strides = attrs.get("strides") or [1] * nd
     flat_pads = attrs.get("pads") or [0] * (2 * nd)
-    if len(inputs) > 2 and inputs[2] is not None:
-        shape = tuple(ctx.ints(inputs[2]))
-    else:
-        spatial = [(n - 1) * s + k - flat_pads[i] - flat_pads[i + nd]
-                   for i, (n, s, k) in enumerate(zip(x.shape[2:], strides, kernel))]
-        shape = tuple(x.shape[:2]) + tuple(spatial)
-    zeros = pg.zeros(shape, dtype=dtype_of(x), device=ctx.device)
+    spatial = [(n - 1) * s + k - flat_pads[i] - flat_pads[i + nd]
+               for i, (n, s, k) in enumerate(zip(x.shape[2:], strides, kernel))]
+    shape = tuple(x.shape[:2]) + tuple(spatial)
     positions = ctx.host(indices).astype(np.int64)
+    if len(inputs) > 2 and inputs[2] is not None:
+        # the indices address the pooled input's layout; re-flatten them for output_shape
+        target = tuple(ctx.ints(inputs[2]))
+        per_map = math.prod(spatial)
+        coords = np.unravel_index(positions % per_map, tuple(spatial))
+        maps = positions // per_map
+        positions = maps * math.prod(target[2:]) + np.ravel_multi_index(coords, target[2:])
+        shape = target
+    zeros = pg.zeros(shape, dtype=dtype_of(x), device=ctx.device)
     return _scatter_flat(ctx, zeros, positions, x, "none")
 
 
@@ -606,22 +611,23 @@ def _resize_matrix(size: int, out: int, scale: float, mode: str, transform: str,
     to the extrapolation value (tf_crop_and_resize beyond the input)."""
     weights = np.zeros((out, size))
     outside = np.zeros(out, bool)
+    width = scale * size  # the fractional output width the coordinate transforms use
     for i in range(out):
         if transform == "align_corners":
-            x = 0.0 if out == 1 else i * (size - 1) / (out - 1)
+            x = 0.0 if width == 1 else i * (size - 1) / (width - 1)
         elif transform == "asymmetric":
             x = i / scale
         elif transform == "tf_crop_and_resize":
-            if out == 1:
+            if width == 1:
                 x = (roi[1] - roi[0]) * (size - 1) / 2
             else:
-                x = i * (roi[1] - roi[0]) * (size - 1) / (out - 1)
+                x = i * (roi[1] - roi[0]) * (size - 1) / (width - 1)
             x += roi[0] * (size - 1)
             if x < 0 or x > size - 1:
                 outside[i] = True
                 continue
         elif transform == "pytorch_half_pixel":
-            x = -0.5 if out == 1 else (i + 0.5) / scale - 0.5
+            x = -0.5 if width == 1 else (i + 0.5) / scale - 0.5
         elif transform == "half_pixel_symmetric":
             adjustment = out / (scale * size)
             x = size / 2 * (1 - adjustment) + (i + 0.5) / scale - 0.5

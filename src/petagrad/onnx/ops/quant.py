@@ -56,8 +56,7 @@ def _is_integer_type(dtype: np.dtype) -> bool:
 def quantize(ctx: OpContext, x: Value, scale: Value, zero: Optional[Value], target: np.dtype,
              axis: int, block: int, saturate: bool = True) -> Value:
     ndim = len(x.shape)
-    if ndim:
-        axis = axis_of(axis, ndim, ctx)
+    axis = axis_of(axis, ndim, ctx) if scale.size > 1 or block else 0
     device_ok = on_device(target) and not is_host(x)
     if not device_ok:
         data = ctx.host(x).astype(np.float32) if dtype_of(x) != np.float64 else ctx.host(x)
@@ -99,8 +98,7 @@ def quantize_linear(inputs: list, attrs: dict, ctx: OpContext) -> Value:
 def dequantize(ctx: OpContext, x: Value, scale: Value, zero: Optional[Value], axis: int,
                block: int, out_dtype: Optional[np.dtype] = None) -> Value:
     ndim = len(x.shape)
-    if ndim:
-        axis = axis_of(axis, ndim, ctx)
+    axis = axis_of(axis, ndim, ctx) if scale.size > 1 or block else 0
     out_dtype = out_dtype or dtype_of(scale)
     if not on_device(dtype_of(x)) or (is_host(x) and is_host(scale)):
         data = ctx.host(x).astype(np.float32)

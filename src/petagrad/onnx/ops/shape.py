@@ -270,7 +270,7 @@ def gather_elements(inputs: list, attrs: dict, ctx: OpContext) -> Value:
             crop = tuple(slice(0, index.shape[d]) if d != axis else slice(None)
                          for d in range(x.ndim))
             return np.take_along_axis(x[crop], index, axis=axis)
-        return pg.gather(ctx.tensor(x), axis, index)
+        return ctx.tensor(x).gather(axis, index)
     return select_along(ctx.tensor(x), ctx.tensor(indices, np.int64), axis)
 
 
@@ -565,7 +565,8 @@ def space_to_depth(inputs: list, attrs: dict, ctx: OpContext) -> Value:
     xp, x = _xp(ctx, inputs[0])
     n, c, h, w = x.shape
     y = xp.reshape(x, (n, c, h // b, b, w // b, b))
-    y = xp.transpose(y, (0, 3, 5, 1, 2, 4))
+    crd = attrs.get("mode", "DCR") == "CRD"
+    y = xp.transpose(y, (0, 1, 3, 5, 2, 4) if crd else (0, 3, 5, 1, 2, 4))
     return xp.reshape(y, (n, c * b * b, h // b, w // b))
 
 
@@ -632,4 +633,4 @@ def reverse_sequence(inputs: list, attrs: dict, ctx: OpContext) -> Value:
     index = np.broadcast_to(index, x.shape)
     if is_host(x):
         return np.take_along_axis(x, index, axis=time_axis)
-    return pg.take_along_axis(ctx.tensor(x), np.ascontiguousarray(index), axis=time_axis)
+    return pg.take_along_axis(ctx.tensor(x), np.array(index), axis=time_axis)
