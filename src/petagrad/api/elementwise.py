@@ -219,12 +219,8 @@ def absolute(x: Operand) -> Tensor:
     if x.dtype.is_bool or x.dtype.kind == "u":
         return x
     if x.dtype.is_float:
-        # clear the sign bit: exact for -0.0, inf and NaN
-        bits = {2: dtypes.uint16, 4: dtypes.uint32, 8: dtypes.uint64}[x.dtype.itemsize]
-        raw = P.elementwise(Op.BITCAST, bits, x, arg=bits)
-        mask = P.const((1 << (8 * x.dtype.itemsize - 1)) - 1, bits, x.shape, x.device)
-        return P.elementwise(Op.BITCAST, x.dtype, P.elementwise(Op.AND, bits, raw, mask),
-                             arg=x.dtype)
+        # a select (differentiable, unlike clearing the sign bit); + 0.0 turns -0.0 into 0.0
+        return add(where(less(x, 0), negative(x), x), 0.0)
     return where(less(x, 0), negative(x), x)
 
 
@@ -298,18 +294,31 @@ def tan(x: Operand) -> Tensor:
 
 
 def sigmoid(x: Operand) -> Tensor:
+    """1 / (1 + e^-x) from e = e^-|x| <= 1, so neither value nor gradient overflows."""
     x = _float_operand("sigmoid", x)
-    return reciprocal(add(exp(negative(x)), 1))
+    e = exp(negative(absolute(x)))
+    return where(less(x, 0), true_divide(e, add(e, 1)), reciprocal(add(e, 1)))
 
 
 def tanh(x: Operand) -> Tensor:
+    """sign(x) (1 - e) / (1 + e) with e = e^-2|x| <= 1 (no overflow, finite gradients)."""
     x = _float_operand("tanh", x)
-    return subtract(multiply(sigmoid(multiply(x, 2)), 2), 1)
+    e = exp(multiply(absolute(x), -2.0))
+    magnitude = true_divide(subtract(1.0, e), add(e, 1.0))
+    large = where(less(x, 0), negative(magnitude), magnitude)
+    # near 0, 1 - e cancels: use the Taylor series there (relative error < 1e-12 there)
+    x2 = multiply(x, x)
+    series = 62 / 2835
+    for coefficient in (-17 / 315, 2 / 15, -1 / 3, 1.0):
+        series = add(multiply(x2, series), coefficient)
+    series = multiply(x, series)
+    return where(less(absolute(x), 0.1), series, large)
 
 
 def relu(x: Operand) -> Tensor:
+    """max(x, 0) with NaN kept and gradient 0 at 0, like PyTorch."""
     x = as_tensor(x)
-    return maximum(x, 0)
+    return where(less_equal(x, 0), 0, x)
 
 
 # -- rounding -----------------------------------------------------------------------------

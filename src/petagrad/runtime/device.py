@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from petagrad import config
+from petagrad import config, dtypes
 from petagrad.dtypes import DType
 from petagrad.errors import DeviceError
 from petagrad.ir.kernel import Kernel
@@ -63,12 +63,17 @@ class Device:
 
 
 def kernel_dtypes(kernel: Kernel) -> tuple[DType, list[DType]]:
-    """(output dtype, input dtypes by slot) of a kernel, read off its expression."""
+    """(output dtype, input dtypes by slot) of a kernel, read off its expression.
+
+    A slot the expression never loads (a GEMM epilogue keeps the GEMM's operand slots but
+    reads only the bias and the product) is typed uint8: it is passed, never read.
+    """
     inputs: dict[int, DType] = {}
     for expr in kernel.value.walk():
         if expr.op is Op.LOAD:
             inputs[expr.arg[0]] = expr.dtype
-    return kernel.value.dtype, [inputs[slot] for slot in range(kernel.n_inputs)]
+    return kernel.value.dtype, [inputs.get(slot, dtypes.uint8)
+                                for slot in range(kernel.n_inputs)]
 
 
 _instances: dict[str, Device] = {}
