@@ -69,7 +69,7 @@ def test_named_parameters_nested() -> None:
     assert [name for name, _ in model.named_buffers()] == ["block.table"]
     assert [name for name, _ in model.named_parameters("net")][:2] == ["net.block.scale",
                                                                       "net.block.fc.weight"]
-    shapes = dict((n, p.shape) for n, p in model.named_parameters())
+    shapes = {n: p.shape for n, p in model.named_parameters()}
     assert shapes["block.fc.weight"] == (4, 3) and shapes["heads.1.weight"] == (1, 4)
 
 
@@ -216,6 +216,17 @@ def test_load_state_dict_shape_mismatch() -> None:
         np.testing.assert_array_equal(value.numpy(), before[key], err_msg=key)
 
 
+def test_load_state_dict_bad_value_changes_nothing() -> None:
+    layer = nn.Linear(2, 2)
+    before = {k: v.numpy() for k, v in layer.state_dict().items()}
+    with pytest.raises((TypeError, ValueError)):
+        layer.load_state_dict({"weight": np.ones((2, 2)), "bias": ["a", "b"]})
+    for key, value in layer.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), before[key], err_msg=key)
+    layer.load_state_dict({"weight": [[1, 2], [3, 4]], "bias": [0.5, 0.25]})  # plain lists
+    np.testing.assert_array_equal(layer.bias.numpy(), [0.5, 0.25])
+
+
 def test_save_and_load_file(tmp_path) -> None:
     source = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
     source(pg.Tensor(randn(2, 1, 5, 5)))  # move the running statistics off their defaults
@@ -280,7 +291,7 @@ def test_constructor_errors() -> None:
 # -- NumPy references ------------------------------------------------------------------------
 def conv2d_ref(x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
     x = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
-    n, c, h, wd = x.shape
+    n, _, h, wd = x.shape
     o, cg, kh, kw = w.shape
     oh = (h - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     ow = (wd - dilation[1] * (kw - 1) - 1) // stride[1] + 1

@@ -12,6 +12,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import DEVICES, check
 
 import petagrad as pg
 from petagrad import dtypes
@@ -22,7 +23,6 @@ from petagrad.ir.ops import Op
 from petagrad.ir.view import View
 from petagrad.runtime import opencl
 from petagrad.runtime.device import get_device
-from conftest import DEVICES, check
 
 HAVE_CL = opencl.available()
 needs_cl = pytest.mark.skipif(not HAVE_CL, reason="no OpenCL platform")
@@ -117,19 +117,37 @@ def test_reductions_odd_sizes(shape: tuple[int, ...], axis: int | tuple[int, ...
     check(t.max(axis=axis), x.max(axis=axis))
 
 
-def test_small_work_groups_still_correct(cl_device: opencl.Device,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """A device that allows only 8 work-items per group (and little local memory) gets a
-    plan within those limits, and the same answers."""
-    caps = cl_device.caps()
-    tiny = Caps(**{**caps.__dict__, "max_work_group_size": 8, "local_mem_size": 64})
-    monkeypatch.setattr(cl_device, "caps", lambda: tiny)
+@pytest.mark.parametrize("overrides", [
+    {"max_work_group_size": 8, "local_mem_size": 64},  # a tiny device
+    {"is_cpu": False, "preferred_vector_width": 1, "compute_units": 16},  # GPU-style plans
+    {"is_cpu": True, "preferred_vector_width": 4},  # CPU plans with float4 vectors
+], ids=["tiny", "gpu-style", "float4"])
+def test_other_plans_still_correct(cl_device: opencl.Device, monkeypatch: pytest.MonkeyPatch,
+                                   overrides: dict) -> None:
+    """Plans for other devices (small work-groups, GPU-style strided groups with local-memory
+    trees and split reductions, other vector widths) run here too and give the same answers."""
+    caps = Caps(**{**cl_device.caps().__dict__, **overrides})
+    monkeypatch.setattr(cl_device, "caps", lambda: caps)
     monkeypatch.setattr(cl_device, "programs", {})
-    x = np.random.default_rng(2).random((5, 3001)).astype(np.float32)
+    rng = np.random.default_rng(2)
+    x = rng.random((5, 3001)).astype(np.float32)
     t = pg.Tensor(x, device="CL")
     check(t.sum(axis=1), x.sum(axis=1), rtol=1e-5)
+    check(t.sum(axis=0), x.sum(axis=0), rtol=1e-5)
     check(t.sum(), np.float32(x.sum(dtype=np.float64)), rtol=1e-5)
     check(t.exp() + 1, np.exp(x) + np.float32(1))
+    y = rng.standard_normal(200_003).astype(np.float32)
+    y[77_777] = np.nan
+    check(pg.Tensor(y, device="CL").max(), np.max(y))
+    check((pg.Tensor(y, device="CL") > 3).any(), (y > 3).any())
+    n = np.arange(100_000, dtype=np.int32) % 1000 - 500
+    check(pg.Tensor(n, device="CL").sum(), n.sum())
+    h = rng.standard_normal((3, 4096)).astype(np.float16)
+    check(pg.Tensor(h, device="CL").sum(axis=1), h.sum(axis=1), rtol=2e-3, atol=2e-2)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    tx = pg.Tensor(x, device="CL")
+    te = (tx - tx.max(axis=1, keepdims=True)).exp()
+    check(te / te.sum(axis=1, keepdims=True), e / e.sum(axis=1, keepdims=True), rtol=1e-5)
 
 
 # -- large reductions -----------------------------------------------------------------------
@@ -237,7 +255,7 @@ def test_build_failure_carries_log_and_source(cl_device: opencl.Device) -> None:
 
 
 def test_no_platform_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(opencl, "all_devices", lambda: [])
+    monkeypatch.setattr(opencl, "all_devices", list)
     with pytest.raises(DeviceError, match=r"CL unavailable: install an OpenCL driver, e\.g\. "
                                           r"PoCL \(apt-get install pocl-opencl-icd\)"):
         opencl.Device(0)
@@ -256,11 +274,10 @@ def test_out_of_memory_is_a_memory_error(cl_device: opencl.Device) -> None:
 
 def test_driver_out_of_memory_codes_become_memory_error(cl_device: opencl.Device) -> None:
     cl = cl_device.cl
-    with pytest.raises(opencl.CLMemoryError):
-        with cl_device._memory_errors("testing"):
-            raise cl.MemoryError(cl._cl._ErrorRecord(
-                msg="fake", code=cl.status_code.MEM_OBJECT_ALLOCATION_FAILURE,
-                routine="clEnqueueNDRangeKernel"))
+    with pytest.raises(opencl.CLMemoryError), cl_device._memory_errors("testing"):
+        raise cl.MemoryError(cl._cl._ErrorRecord(
+            msg="fake", code=cl.status_code.MEM_OBJECT_ALLOCATION_FAILURE,
+            routine="clEnqueueNDRangeKernel"))
 
 
 # -- the program cache across processes ---------------------------------------------------------
@@ -280,7 +297,7 @@ def test_second_process_reuses_built_programs(cl_device: opencl.Device, tmp_path
     env = {**os.environ, "PETAGRAD_CACHE_DIR": str(tmp_path), "PETAGRAD_DEVICE": "CL"}
 
     def run() -> dict:
-        proc = subprocess.run([sys.executable, "-c", _CACHE_SCRIPT], env=env,
+        proc = subprocess.run([sys.executable, "-c", _CACHE_SCRIPT], env=env, check=False,
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,9 +1,12 @@
 """Front end: seeded random numbers from a counter-based generator.
 
-Each random tensor hashes (seed, counter) pairs, where the counters are a fresh range taken
-from a global counter when the op is *created*. So results depend only on the seed and the
-order random tensors are created in, never on when or where they are computed, and any
-device computes identical bits. The hash is the 64-bit finaliser of MurmurHash3 applied
+Each random tensor hashes (key, counter) pairs: the key comes from the seed, and the
+counters are a fresh range taken from a generator state when the op is *created*. So
+results depend only on the seed and the order random tensors are created in, never on when
+they are computed. The state lives in a small device buffer (key, next counter) advanced in
+place by a kernel, and each random op reads a snapshot of it: the values are never baked
+into kernels as constants, so every random op of a shape reuses one compiled kernel and a
+step JIT replay draws fresh numbers. The hash is MurmurHash3's 64-bit finaliser applied
 twice (a well-mixed bijection), built from primitive integer ops so every backend runs it.
 Imports: petagrad.dtypes, ir, tensor, api.
 """
@@ -12,6 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+import numpy as np
+
 from petagrad import dtypes
 from petagrad.api import elementwise as E
 from petagrad.api import primitive as P
@@ -19,22 +24,31 @@ from petagrad.api.creation import _device, _dtype, _shape
 from petagrad.ir import graph
 from petagrad.tensor import Tensor
 
-_state = {"seed": 0, "counter": 0}
+_seed = [0]
+_states: dict[str, Tensor] = {}  # device -> uint64 [key, next counter]
 
 
 def manual_seed(seed: int) -> None:
     """Restart the generator: the same seed gives the same sequence of random tensors."""
-    _state["seed"] = int(seed) & (2 ** 64 - 1)
-    _state["counter"] = 0
+    _seed[0] = int(seed) & (2 ** 64 - 1)
+    _states.clear()
 
 
 seed = manual_seed
 
 
-def _take_counters(n: int) -> int:
-    start = _state["counter"]
-    _state["counter"] += n
-    return start
+def _take_counters(n: int, device: str) -> Tensor:
+    """A snapshot (key, first counter) for n draws; advances the device's state by n."""
+    from petagrad.autograd import no_grad
+    state = _states.get(device)
+    if state is None:
+        key = (_seed[0] * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & (2 ** 64 - 1)
+        state = _states[device] = Tensor(np.array([key, 0], np.uint64), device=device)
+    with no_grad():
+        snapshot = P.contiguous(state).realize()
+        step = Tensor(np.array([0, n], np.uint64), device=device)
+        state.assign(E.add(state, step))
+    return snapshot
 
 
 def _mix(x: Tensor) -> Tensor:
@@ -48,11 +62,11 @@ def _mix(x: Tensor) -> Tensor:
 
 def random_bits(n: int, device: str) -> Tensor:
     """n uniformly distributed uint64 values."""
-    start = _take_counters(n)
+    snapshot = _take_counters(n, device)
+    key = E.broadcast_to(P.shrink(snapshot, ((0, 1),)), (n,))
+    start = E.broadcast_to(P.shrink(snapshot, ((1, 2),)), (n,))
     index = P.cast(Tensor(graph.arange_index(n, dtypes.int64, device)), dtypes.uint64)
-    counter = E.add(index, start)
-    key = (_state["seed"] * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & (2 ** 64 - 1)
-    return _mix(E.bitwise_xor(_mix(counter), key))
+    return _mix(E.bitwise_xor(_mix(E.add(index, start)), key))
 
 
 def _unit(n: int, device: str) -> Tensor:

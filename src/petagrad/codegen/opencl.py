@@ -11,8 +11,8 @@ computed in float, exactly as the C dialect does). float32 exp2/log2 are our own
 polynomials (the same algorithm as csrc/petagrad.h): some drivers' builtins are scalar
 library calls (PoCL's cost 20x a multiply), and ours vectorize.
 
-Geometry is chosen from the kernel's loop structure and the device's limits (Caps, plain
-data from the runtime):
+Geometry is chosen by Plan from the kernel's loop structure and the device's limits (Caps,
+plain data from the runtime):
 - "map": one work-item per output element. A 2-D range (innermost output axis, the rest)
   when the innermost axis is long, so no work-item divides to find its coordinates. A
   reduce is a loop inside the work-item, its innermost axis split over UNROLL independent
@@ -21,10 +21,16 @@ data from the runtime):
   the reduce range (neighbouring lanes read neighbouring memory) and combine in local memory
   by a tree; used when the reduce is innermost in memory or there are too few outputs to
   fill the device. On a CPU device, where a work-group is a loop on one core, the lanes
-  instead take contiguous chunks (unrolled as above), and groups exist only to spread few
-  outputs over the cores. When one group per output leaves the device idle (a full sum),
-  each output is split over `parts` groups whose partials a second, one-group kernel
-  combines. The split depends only on the sizes, so results do not vary run to run.
+  instead take contiguous chunks, and groups exist only to spread few outputs over the
+  cores. When one group per output leaves the device idle (a full sum), each output is
+  split over `parts` groups whose partials a second, one-group kernel combines. The split
+  depends only on the sizes, so results do not vary run to run.
+- vectors: where the device prefers float vectors (preferred width > 1, e.g. a CPU), a
+  float32 body whose loads are unit-stride (or broadcast) along the innermost axis runs on
+  float8 values: an elementwise work-item computes 8 consecutive outputs (vload8/vstore8),
+  a reduce loop keeps two vector accumulators and finishes with a scalar tail. The lanes
+  fold in a fixed order. (Vectorizing across work-items is left to drivers; PoCL does it for
+  straight-line kernels but not across a reduce loop, which is where this pays most.)
 Indices are `int` when every index the kernel can compute fits in 31 bits (cheaper on GPUs,
 and twice the lanes in a CPU's vector unit), else `long`.
 Imports: petagrad.dtypes, petagrad.ir, petagrad.codegen.
@@ -32,8 +38,8 @@ Imports: petagrad.dtypes, petagrad.ir, petagrad.codegen.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from petagrad import dtypes
 from petagrad.codegen.cstyle import CStyleRenderer, Fmt, split_by_reduce
@@ -69,8 +75,6 @@ class Caps:
     compute_units: int = 1
     preferred_vector_width: int = 1  # for float; > 1 on devices with wide vector units
     is_cpu: bool = False
-    has_fp64: bool = False
-    has_fp16: bool = False
 
 
 @dataclass(frozen=True)
@@ -389,7 +393,7 @@ class OpenCLRenderer(CStyleRenderer):
                     for k in range(1, unroll)]
         return declare, fold
 
-    def render_map(self, kernel: Kernel, name: str, plan: "Plan", input_dtypes: list[DType],
+    def render_map(self, kernel: Kernel, name: str, plan: Plan, input_dtypes: list[DType],
                    output_dtype: DType) -> str:
         """One work-item per output element (or per `plan.vector` consecutive elements of
         an elementwise kernel); a reduce is a loop inside the work-item."""
@@ -480,13 +484,13 @@ class OpenCLRenderer(CStyleRenderer):
 
         lines = [f"{pad}for (; {counter} + {2 * width} <= {hi}; {counter} += {2 * width}) {{"]
         lines += block(0, "vacc0", pad + "  ") + block(width, "vacc1", pad + "  ")
-        lines += [f"{pad}}}", f"{pad}for (; {counter} + {width} <= {hi}; "
-                              f"{counter} += {width}) {{"]
+        lines.append(f"{pad}}}")
+        lines.append(f"{pad}for (; {counter} + {width} <= {hi}; {counter} += {width}) {{")
         lines += block(0, "vacc0", pad + "  ")
         lines.append(f"{pad}}}")
         return lines
 
-    def render_group(self, kernel: Kernel, name: str, plan: "Plan", input_dtypes: list[DType],
+    def render_group(self, kernel: Kernel, name: str, plan: Plan, input_dtypes: list[DType],
                      output_dtype: DType) -> tuple[str, int]:
         """A work-group (or `plan.parts` of them) per output, combined in local memory."""
         shape, it = kernel.shape, plan.index_type
@@ -607,12 +611,12 @@ class Plan:
         self.by_memory = 1
         self.chunked = caps.is_cpu
         self.vector = 1
-        width = caps.preferred_vector_width if caps.preferred_vector_width in (2, 4, 8, 16) \
-            else 1
-        width = min(width, MAX_VECTOR)
+        preferred = caps.preferred_vector_width
+        width = min(preferred, MAX_VECTOR) if preferred in (2, 4, 8, 16) else 1
         reduce, inner, outer = split_by_reduce(kernel)
         if reduce is None:
-            if width > 1 and shape and shape[-1] % width == 0 and _vectorizable(outer, len(shape) - 1):
+            if (width > 1 and shape and shape[-1] % width == 0
+                    and _vectorizable(outer, len(shape) - 1)):
                 self.vector = width
             self.plan_map(shape, caps)
         elif caps.is_cpu:

@@ -55,7 +55,14 @@ def _tensor_args(args: tuple, kwargs: dict) -> list:
 
 
 def _signature(tensors: list) -> tuple:
-    return tuple((t.shape, t.dtype.name, t.device) for t in tensors)
+    """What a capture depends on: each input's shape, dtype, device and memory layout.
+
+    The captured kernels read an input through its view (strides, offset, mask) of its base
+    buffer, so a transposed, sliced or broadcast input with the same shape as before is a
+    different signature and gets a capture of its own."""
+    return tuple((t.shape, t.dtype.name, t.device,
+                  (t.node.view, t.node.base.shape) if t.node.op is Op.VIEW else None)
+                 for t in tensors)
 
 
 def _flatten_outputs(result: Any) -> tuple[list, Callable[[list], Any]]:

@@ -9,6 +9,8 @@ import os
 from collections import OrderedDict
 from typing import Any, Iterator, Mapping
 
+import numpy as np
+
 import petagrad as pg
 from petagrad.nn import safetensors
 
@@ -124,22 +126,23 @@ class Module:
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
             raise RuntimeError(f"load_state_dict for {type(self).__name__}: missing keys "
-                           f"{missing}, unexpected keys {unexpected}")
+                               f"{missing}, unexpected keys {unexpected}")
         updates = []
         for name, target in own.items():
             if name not in state:
                 continue
             value = state[name]
-            shape = tuple(getattr(value, "shape", ()))
-            if shape != target.shape:
+            if not isinstance(value, pg.Tensor):  # NumPy arrays, lists, numbers
+                value = pg.asarray(np.asarray(value), dtype=target.dtype, device=target.device)
+            if value.shape != target.shape:
                 raise ValueError(f"load_state_dict for {type(self).__name__}: {name!r} has "
-                                 f"shape {shape} in the state dict but {target.shape} in "
+                                 f"shape {value.shape} in the state dict but {target.shape} in "
                                  f"the model")
             updates.append((target, value))
+        # every value converted and checked: only now does anything change
         with pg.no_grad():
             for target, value in updates:
-                target.assign(pg.asarray(value, dtype=target.dtype).to(target.device)
-                              if not isinstance(value, pg.Tensor) else value.to(target.device))
+                target.assign(value.to(target.device))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state dict as a .safetensors file."""

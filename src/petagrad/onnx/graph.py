@@ -335,11 +335,14 @@ class GraphProgram:
         local.update(self.defaults)
         local.update(feeds)
         env = ChainMap(local, outer) if outer is not None else ChainMap(local)
+        producers: dict[int, str] = {}
+        env.producers = producers  # type: ignore[attr-defined]
         for step in self.steps:
             values = self._run_step(step, env, env)
             for name, value in zip(step.outputs, values):
                 if name:
                     local[name] = value
+                    producers[id(value)] = step.op_type
         wanted = list(wanted) if wanted is not None else [True] * len(self.output_names)
         missing = [n for n, w in zip(self.output_names, wanted) if w and n not in env]
         if missing:

@@ -20,7 +20,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 import petagrad as pg
-from petagrad.onnx.graph import GraphProgram
+from petagrad.onnx.graph import GraphProgram, check_external_location
 from petagrad.onnx.registry import canonical_domain
 from petagrad.onnx.values import Value, is_host, np_dtype, on_device, to_tensor, type_name
 
@@ -100,9 +100,29 @@ def _parse(source: ModelSource) -> tuple[onnx.ModelProto, str]:
     return model, base_dir
 
 
-def _check(model: onnx.ModelProto) -> None:
+def _external_tensors(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
+    found = [t for t in graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t") and attr.t.data_location == onnx.TensorProto.EXTERNAL:
+                found.append(attr.t)
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                found.extend(_external_tensors(sub))
+    return found
+
+
+def _check_external(model: onnx.ModelProto, base_dir: str) -> None:
+    """Refuse external data outside the model's directory before anything reads it."""
+    for tensor in _external_tensors(model.graph):
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        check_external_location(info.get("location", ""), base_dir,
+                                f"initializer {tensor.name!r}")
+
+
+def _check(model: onnx.ModelProto, path: str = "") -> None:
     try:
-        onnx.checker.check_model(model)
+        # from a file, the checker resolves external data relative to the model's directory
+        onnx.checker.check_model(path if path else model)
     except onnx.checker.ValidationError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid model"
         raise ValueError(f"the model fails onnx.checker: {first}") from None
@@ -296,6 +316,8 @@ def load(model: ModelSource, device: Optional[str] = None, *, check: bool = True
     operator petagrad does not implement.
     """
     proto, base_dir = _parse(model)
+    _check_external(proto, base_dir)
     if check:
-        _check(proto)
+        path = os.fspath(model) if isinstance(model, (str, os.PathLike)) else ""
+        _check(proto, path)
     return OnnxModel(proto, device=device, base_dir=base_dir, jit=jit)

@@ -139,6 +139,12 @@ class OpContext:
             return default
         return array.reshape(-1)[0].item()
 
+    def producer(self, value: Value) -> Optional[str]:
+        """The op type of the node that computed `value` in this run (None for inputs and
+        constants)."""
+        producers = getattr(self.scope, "producers", None)
+        return producers.get(id(value)) if producers else None
+
     def fail(self, message: str, kind: type = ValueError) -> Exception:
         return kind(f"{self.describe()}: {message}")
 

@@ -30,9 +30,10 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -113,7 +114,7 @@ def _is_out_of_memory(cl: Any, exc: Exception) -> bool:
 class Program:
     """The built kernels of one petagrad Kernel, launched as the renderer planned."""
 
-    def __init__(self, device: "Device", rendered: RenderedKernel, program: Any):
+    def __init__(self, device: Device, rendered: RenderedKernel, program: Any):
         self.device = device
         self.rendered = rendered
         cl = device.cl
@@ -172,9 +173,7 @@ class Device(BaseDevice):
             local_mem_size=int(device.local_mem_size),
             compute_units=int(device.max_compute_units),
             preferred_vector_width=int(device.preferred_vector_width_float),
-            is_cpu=bool(device.type & self.cl.device_type.CPU),
-            has_fp64="cl_khr_fp64" in self.extensions,
-            has_fp16="cl_khr_fp16" in self.extensions)
+            is_cpu=bool(device.type & self.cl.device_type.CPU))
 
     def supports(self, dtype: DType) -> bool:
         if dtype is dtypes.float64:
@@ -233,6 +232,18 @@ class Device(BaseDevice):
                 self.cl.enqueue_copy(self.queue, host, buffer, is_blocking=True)
         return host
 
+    def host_array(self, buffer: Any, dtype: DType, count: int) -> np.ndarray:
+        """The buffer's first `count` elements mapped into host memory, read-only: no copy
+        on a CPU device (one transfer on a discrete GPU). The engine reads views of realized
+        buffers through this instead of launching a copy kernel. The map is released when
+        the array is garbage collected, so callers copy what they keep."""
+        if count == 0:
+            return np.empty(0, dtype.np)
+        with self._memory_errors("mapping a buffer"):
+            array, _ = self.cl.enqueue_map_buffer(self.queue, buffer, self.cl.map_flags.READ,
+                                                  0, (count,), dtype.np, is_blocking=True)
+        return array
+
     @contextlib.contextmanager
     def _memory_errors(self, what: str) -> Iterator[None]:
         """Turn the driver's out-of-memory codes into CLMemoryError (a MemoryError)."""
@@ -288,7 +299,7 @@ class Device(BaseDevice):
         """The built cl.Program for `source`, from the disk cache when it holds a binary."""
         cl = self.cl
         options = " ".join(self.build_options)
-        key = hashlib.sha256("\0".join([self.identity, options, source]).encode()).hexdigest()
+        key = hashlib.sha256(f"{self.identity}\0{options}\0{source}".encode()).hexdigest()
         folder = cache_dir() / "opencl" / key[:2]
         folder.mkdir(parents=True, exist_ok=True)
         binary_path = folder / f"{key}.bin"

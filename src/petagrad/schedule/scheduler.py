@@ -88,15 +88,26 @@ class Scheduler:
         return costly
 
     def _reads(self, node: Node) -> int:
-        """Buffer reads an inlined node would make (counted up to COSTLY_READS)."""
-        reads, stack = 0, [node]
+        """Buffer reads an inlined node would make (counted up to COSTLY_READS).
+
+        A reduce it alone reads at the reduce's own layout (directly or through reshapes,
+        through no other shared node) counts as COSTLY_READS: each consumer would fuse that
+        reduce as its epilogue source and so recompute the whole reduction (a matmul + bias
+        read by three GELU terms ran the matmul three times).
+        """
+        reads, stack = 0, [(node, True)]
         while stack and reads < COSTLY_READS:
-            current = stack.pop()
+            current, alone = stack.pop()
             if current.op is Op.VIEW:
-                stack.append(current.srcs[0])
+                reshapes = all(step[0] is Op.RESHAPE for step in current.steps)
+                stack.append((current.srcs[0], alone and reshapes))
             elif current.op in ELEMENTWISE and not current.realized \
                     and id(current) not in self.scheduled:
-                stack.extend(current.srcs)
+                alone = alone and (current is node or self.consumers.get(id(current), 0) < 2)
+                stack.extend((src, alone) for src in current.srcs)
+            elif current.op in REDUCE and alone and not current.realized \
+                    and id(current) not in self.scheduled:
+                reads += COSTLY_READS
             elif current.op not in (Op.CONST, Op.RANGE):
                 reads += 1
         return reads

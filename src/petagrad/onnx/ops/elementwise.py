@@ -49,8 +49,9 @@ def erf(x: pg.Tensor) -> pg.Tensor:
     t = 1.0 / (a * 0.5 + 1.0)
     tail = _poly(t, [0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807,
                      -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551223])
-    erfc = t * pg.exp(tail - a * a)
-    large = pg.sign(x) * (1.0 - erfc)
+    # the sign as a select, not pg.sign: its bool-to-float cast keeps gcc 12 from
+    # vectorizing the kernel
+    large = (1.0 - t * pg.exp(tail - a * a)) * pg.where(x < 0, -1.0, 1.0)
     return pg.where(a < 0.5, small, large)
 
 

@@ -208,8 +208,18 @@ def matmul(inputs: list, attrs: dict, ctx: OpContext) -> Value:
     a, b = inputs
     if all_host(a, b):
         return as_array(np.matmul(a, b))
-    a, b = to_device(ctx, a, b)
+    a, b = _gemm_ready(ctx, a), _gemm_ready(ctx, b)
     return pg.matmul(a, b)
+
+
+def _gemm_ready(ctx: OpContext, value: Value) -> pg.Tensor:
+    """An operand the tuned GEMM can read: a transposed multi-head layout (B, H, S, D)
+    from a Transpose has batch axes whose strides do not merge into one, so it is copied
+    into its own layout first (one small kernel instead of a loop-nest matmul)."""
+    t = ctx.tensor(value)
+    if t.ndim >= 4 and ctx.producer(value) == "Transpose":
+        return t.contiguous()
+    return t
 
 
 @register("Gemm")

@@ -1,0 +1,96 @@
+"""ONNX model inference: petagrad.onnx beside onnxruntime (CPU execution provider).
+
+Two models built with onnx.helper (petagrad.onnx.zoo): a ResNet-style CNN (batch 4,
+3x32x32, three residual stages) and a 2-layer transformer encoder (batch 2, 64 tokens,
+d_model 128, 4 heads). The timed petagrad call is `model(feeds)` with the inputs already on
+the device; from the third call on it replays the kernels recorded by the step JIT, so it
+measures kernel time plus the replay's per-launch overhead. onnxruntime's timed call is
+`session.run(None, feeds)`.
+
+    python -m pytest benchmarks/test_bench_onnx.py --benchmark-only
+
+A line per group at the end gives onnxruntime/petagrad (above 1: petagrad faster).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from benchmarks.benchutil import PETAGRAD_PREFIX, is_petagrad, petagrad_device, petagrad_devices
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import petagrad as pg  # noqa: E402
+import petagrad.onnx  # noqa: E402
+from petagrad.onnx import zoo  # noqa: E402
+
+_MEDIANS: dict[str, dict[str, float]] = {}
+
+
+def _impls() -> list[str]:
+    return [PETAGRAD_PREFIX + d for d in petagrad_devices()] + ["onnxruntime"]
+
+
+def _models() -> dict[str, tuple[Any, dict[str, np.ndarray]]]:
+    rng = np.random.default_rng(0)
+    return {
+        "onnx-resnet-b4-32x32": (
+            zoo.resnet(batch=4, size=32),
+            {"image": rng.standard_normal((4, 3, 32, 32)).astype(np.float32)}),
+        "onnx-transformer-b2-s64-d128": (
+            zoo.transformer(batch=2, seq=64, d_model=128, heads=4, layers=2),
+            zoo.transformer_inputs(batch=2, seq=64)),
+    }
+
+
+MODELS = _models()
+
+
+def _runner(impl: str, proto: Any, feeds: dict[str, np.ndarray]) -> Any:
+    if is_petagrad(impl):
+        device = petagrad_device(impl)
+        model = petagrad.onnx.load(proto, device=device)
+        tensors = {k: pg.Tensor(v, device=device).realize() for k, v in feeds.items()}
+
+        def run() -> list[np.ndarray]:
+            return list(model(tensors).values())
+        return run
+    session = ort.InferenceSession(proto.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    return lambda: session.run(None, feeds)
+
+
+@pytest.mark.parametrize("impl", _impls())
+@pytest.mark.parametrize("group", list(MODELS))
+def test_onnx_model(benchmark: Any, group: str, impl: str) -> None:
+    benchmark.group = group
+    proto, feeds = MODELS[group]
+    reference = ort.InferenceSession(proto.SerializeToString(),
+                                     providers=["CPUExecutionProvider"]).run(None, feeds)
+    run = _runner(impl, proto, feeds)
+    for _ in range(3):  # compile, record (step JIT), first replay
+        outputs = run()
+    for got, want in zip(outputs, reference):
+        got = got.numpy() if isinstance(got, pg.Tensor) else got
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+    benchmark.pedantic(run, rounds=30, iterations=1, warmup_rounds=2)
+    if benchmark.stats is not None:
+        _MEDIANS.setdefault(group, {})[impl] = benchmark.stats.stats.median
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _ratio_table(request: pytest.FixtureRequest) -> Any:
+    """After the module: onnxruntime / petagrad median per group."""
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if not _MEDIANS or reporter is None:
+        return
+    reporter.write_sep("=", "petagrad.onnx vs onnxruntime (median; ratio > 1: petagrad faster)")
+    for group, row in _MEDIANS.items():
+        cells = [f"{impl} {row[impl] * 1e3:.3f} ms" for impl in sorted(row)]
+        ratios = [f"onnxruntime/{impl} {row['onnxruntime'] / row[impl]:.2f}x"
+                  for impl in sorted(row) if impl != "onnxruntime" and "onnxruntime" in row]
+        reporter.write_line(f"{group}: " + ", ".join(cells + ratios))

@@ -1,0 +1,183 @@
+"""`python -m petagrad.onnx MODEL.onnx`: describe an ONNX model, run it, time it.
+
+    python -m petagrad.onnx model.onnx                       # inputs, outputs, operators
+    python -m petagrad.onnx model.onnx --run                 # random inputs, output checksums
+    python -m petagrad.onnx model.onnx --run --input x=x.npy # inputs from .npy files
+    python -m petagrad.onnx model.onnx --bench 50            # median latency, kernels/run
+    python -m petagrad.onnx model.onnx --run --dim batch=8   # size of a dynamic dimension
+    python -m petagrad.onnx model.onnx --run --device CL     # another petagrad device
+
+Imports: numpy, onnx, petagrad (public API), petagrad.onnx.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import statistics
+import sys
+import time
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+import petagrad as pg
+from petagrad.onnx.model import OnnxModel, ValueSpec, load
+
+
+def _compile_seconds() -> Optional[float]:
+    """Seconds spent compiling kernels in this process (CPU device), if known."""
+    try:
+        from petagrad.runtime.ccompiler import COMPILE_STATS
+    except ImportError:  # another build of petagrad without the counter
+        return None
+    return COMPILE_STATS.seconds
+
+
+def _parse_pairs(items: Sequence[str], what: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"error: {what} must look like name=value, got {item!r}")
+        pairs[name] = value
+    return pairs
+
+
+def _shape(spec: ValueSpec, dims: dict[str, int]) -> tuple[int, ...]:
+    if spec.shape is None:
+        raise SystemExit(f"error: input {spec.name!r} has no declared shape; give it with "
+                         f"--input {spec.name}=file.npy")
+    shape = []
+    for axis, dim in enumerate(spec.shape):
+        if isinstance(dim, int):
+            shape.append(dim)
+        elif isinstance(dim, str) and dim in dims:
+            shape.append(dims[dim])
+        else:
+            label = dim if isinstance(dim, str) else f"axis {axis}"
+            print(f"note: input {spec.name!r} dimension {label} is dynamic; using 1 "
+                  f"(set it with --dim {dim if isinstance(dim, str) else 'NAME'}=N)",
+                  file=sys.stderr)
+            shape.append(1)
+    return tuple(shape)
+
+
+def random_input(spec: ValueSpec, dims: dict[str, int], rng: np.random.Generator) -> np.ndarray:
+    shape = _shape(spec, dims)
+    dtype = spec.dtype
+    if dtype.kind == "f":
+        return rng.standard_normal(shape).astype(dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) < 0.5
+    if dtype.kind in "iu":
+        return rng.integers(0, 10, shape).astype(dtype)
+    raise SystemExit(f"error: cannot make random data of type {dtype} for input "
+                     f"{spec.name!r}; give it with --input {spec.name}=file.npy")
+
+
+def describe(model: OnnxModel, out: Any = None) -> None:
+    out = out if out is not None else sys.stdout
+    proto = model.proto
+    producer = f"{proto.producer_name} {proto.producer_version}".strip() or "unknown"
+    opsets = ", ".join(f"{d or 'ai.onnx'} {v}" for d, v in sorted(model.opsets.items()))
+    print(f"model: IR version {proto.ir_version}, opsets {opsets}, producer {producer}",
+          file=out)
+    print("inputs:", file=out)
+    for spec in model.inputs.values():
+        print(f"  {spec}", file=out)
+    print("outputs:", file=out)
+    for spec in model.outputs.values():
+        print(f"  {spec}", file=out)
+    ops = collections.Counter(n.op_type for n in proto.graph.node)
+    listed = ", ".join(f"{op} x{n}" for op, n in ops.most_common())
+    print(f"operators ({sum(ops.values())} nodes): {listed}", file=out)
+
+
+def _feeds(model: OnnxModel, args: argparse.Namespace) -> dict[str, np.ndarray]:
+    files = _parse_pairs(args.input, "--input")
+    dims = {name: int(value) for name, value in _parse_pairs(args.dim, "--dim").items()}
+    unknown = sorted(set(files) - set(model.inputs) - set(model.optional_inputs))
+    if unknown:
+        raise SystemExit(f"error: the model has no inputs named {unknown}; its inputs are "
+                         f"{model.input_names}")
+    rng = np.random.default_rng(args.seed)
+    feeds = {}
+    for name, spec in model.inputs.items():
+        feeds[name] = np.load(files[name]) if name in files else \
+            random_input(spec, dims, rng)
+    for name, path in files.items():
+        feeds.setdefault(name, np.load(path))
+    return feeds
+
+
+def _checksum(value: Any) -> str:
+    if isinstance(value, list):
+        return f"sequence of {len(value)}"
+    array = value.numpy() if isinstance(value, pg.Tensor) else np.asarray(value)
+    if array.dtype.kind in "fiub":
+        data = array.astype(np.float64)
+        return (f"shape {tuple(array.shape)} {array.dtype} sum {data.sum():.6g} "
+                f"abs-sum {np.abs(data).sum():.6g}")
+    return f"shape {tuple(array.shape)} {array.dtype}"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m petagrad.onnx",
+                                     description="Describe, run and time an ONNX model "
+                                                 "with petagrad.")
+    parser.add_argument("model", help="path of the .onnx file")
+    parser.add_argument("--run", action="store_true", help="run once and print checksums")
+    parser.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                        help="an input from a .npy file (random data otherwise)")
+    parser.add_argument("--bench", type=int, default=0, metavar="N",
+                        help="time N runs: median latency, kernels per run, compile time")
+    parser.add_argument("--device", default=None, help="petagrad device (CPU, CL, NUMPY)")
+    parser.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",
+                        help="the size of a dynamic (named) dimension")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument("--no-jit", action="store_true", help="do not replay with the step JIT")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    try:
+        model = load(args.model, device=args.device, jit=not args.no_jit)
+    except (ValueError, NotImplementedError, FileNotFoundError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    load_s = time.perf_counter() - start
+    describe(model)
+    print(f"loaded in {load_s * 1000:.1f} ms on {model.device}")
+    if not (args.run or args.bench):
+        return 0
+    feeds = _feeds(model, args)
+    compile_before = _compile_seconds()
+    start = time.perf_counter()
+    outputs = model(feeds)
+    first_s = time.perf_counter() - start
+    print(f"first run: {first_s * 1000:.1f} ms (includes compiling kernels)")
+    for name, value in outputs.items():
+        print(f"  {name}: {_checksum(value)}")
+    if args.bench:
+        tensors = {n: pg.Tensor(v, device=model.device).realize() if v.dtype.kind != "O"
+                   else v for n, v in feeds.items()}
+        for _ in range(2):  # the step JIT records on the second call, replays after
+            model(tensors)
+        times, kernels = [], []
+        for _ in range(args.bench):
+            before = pg.kernel_count()
+            start = time.perf_counter()
+            model(tensors)
+            times.append(time.perf_counter() - start)
+            kernels.append(pg.kernel_count() - before)
+        median = statistics.median(times)
+        compile_after = _compile_seconds()
+        compiled = "unknown" if compile_before is None else \
+            f"{compile_after - compile_before:.2f} s"
+        print(f"bench: {args.bench} runs, median {median * 1000:.3f} ms, min "
+              f"{min(times) * 1000:.3f} ms, kernels/run {statistics.median(kernels):.0f}, "
+              f"compile time {compiled}, step JIT {'on' if model.use_jit else 'off'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
