@@ -75,10 +75,14 @@ def _unit(n: int, device: str) -> Tensor:
     return E.multiply(P.cast(bits, dtypes.float64), 2.0 ** -53)
 
 
+def _varargs_shape(shape: tuple) -> Any:
+    """rand(2, 3) and rand((2, 3)) both mean shape (2, 3), as in PyTorch."""
+    return shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
+
+
 def rand(*shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
     """Uniform in [0, 1)."""
-    return uniform(0.0, 1.0, shape[0] if len(shape) == 1 and not isinstance(shape[0], int)
-                   else shape, dtype=dtype, device=device)
+    return uniform(0.0, 1.0, _varargs_shape(shape), dtype=dtype, device=device)
 
 
 def uniform(low: float = 0.0, high: float = 1.0, size: Any = (), dtype: Any = None,
@@ -95,8 +99,7 @@ def uniform(low: float = 0.0, high: float = 1.0, size: Any = (), dtype: Any = No
 
 def randn(*shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
     """Standard normal samples (Box-Muller on pairs of uniforms)."""
-    return normal(0.0, 1.0, shape[0] if len(shape) == 1 and not isinstance(shape[0], int)
-                  else shape, dtype=dtype, device=device)
+    return normal(0.0, 1.0, _varargs_shape(shape), dtype=dtype, device=device)
 
 
 def normal(loc: float = 0.0, scale: float = 1.0, size: Any = (), dtype: Any = None,

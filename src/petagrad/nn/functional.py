@@ -832,13 +832,18 @@ def _conv(fn: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None,
     _check_positive(fn, "dilation", dilation)
     pads = _conv_padding(fn, padding, nd, weight.shape[2:], stride, dilation)
     y = _conv_core(fn, x, weight, stride, pads, dilation, groups)
-    if bias is not None:
-        bias = _tensor(bias, x)
-        if bias.shape != (out_channels,):
-            raise ConvShapeError(f"{fn}: bias must have shape ({out_channels},), got "
-                                 f"{bias.shape}")
-        y = y + P.reshape(bias.astype(y.dtype), _channel_shape(y.ndim, out_channels))
-    return _unbatch(y, added)
+    return _unbatch(_add_channel_bias(fn, y, bias, out_channels, x), added)
+
+
+def _add_channel_bias(fn: str, y: Tensor, bias: Tensor | None, out_channels: int,
+                      like: Tensor) -> Tensor:
+    """y + bias broadcast along the channel axis (axis 1), after checking its shape."""
+    if bias is None:
+        return y
+    bias = _tensor(bias, like)
+    if bias.shape != (out_channels,):
+        raise ConvShapeError(f"{fn}: bias must have shape ({out_channels},), got {bias.shape}")
+    return y + P.reshape(bias.astype(y.dtype), _channel_shape(y.ndim, out_channels))
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
@@ -924,13 +929,7 @@ def _conv_transpose(fn: str, nd: int, input: Tensor, weight: Tensor, bias: Tenso
     assert total is not None
     y = _pad_spatial(total, [(-p, s - (f - p)) for p, s, f in zip(padding, sizes, full)])
     y = P.permute(y, (1, 0) + tuple(range(2, 2 + nd)))
-    if bias is not None:
-        bias = _tensor(bias, x)
-        if bias.shape != (out_channels,):
-            raise ConvShapeError(f"{fn}: bias must have shape ({out_channels},), got "
-                                 f"{bias.shape}")
-        y = y + P.reshape(bias.astype(y.dtype), _channel_shape(y.ndim, out_channels))
-    return _unbatch(y, added)
+    return _unbatch(_add_channel_bias(fn, y, bias, out_channels, x), added)
 
 
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
