@@ -104,8 +104,7 @@ class _Replay:
         for launch in self.launches:
             out = mapping.get(id(launch.output), launch.output)
             ins = [mapping.get(id(b), b) for b in launch.inputs]
-            launch.run(out, ins)
-        engine.KERNEL_COUNT["launched"] += sum(1 for launch in self.launches if launch.kernel)
+            engine.run_launch(launch, out, ins)
         results = []
         for base, node in self.output_nodes:
             buffer = mapping.get(id(base.buffer), base.buffer)

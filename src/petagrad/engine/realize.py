@@ -29,7 +29,7 @@ KERNEL_COUNT = {"launched": 0}
 class Launch:
     """One replayable device operation: a kernel run or a cross-device copy."""
 
-    __slots__ = ("device", "kernel", "output", "inputs", "source_device", "node")
+    __slots__ = ("device", "kernel", "output", "inputs", "source_device", "node", "runner")
 
     def __init__(self, device: Any, kernel: Any, output: Any, inputs: list, node: Node,
                  source_device: Any = None):
@@ -39,13 +39,16 @@ class Launch:
         self.inputs = inputs
         self.node = (node.dtype, node.size)
         self.source_device = source_device
+        self.runner: Optional[Callable[[Any, list], None]] = None
 
     def run(self, output: Any, inputs: list) -> None:
         if self.kernel is None:
             host = self.source_device.copy_out(inputs[0], *self.node)
             self.device.copy_in(output, host)
-        else:
-            self.device.run(self.kernel, output, inputs)
+            return
+        if self.runner is None:  # looked up once: replays skip the program cache
+            self.runner = self.device.runner(self.kernel)
+        self.runner(output, inputs)
 
 
 # Listeners (the step JIT) see every launch as it happens, and every host read.
@@ -58,36 +61,42 @@ def run_item(item: ScheduleItem, output: Any = None) -> None:
     given, else freshly allocated)."""
     node = item.output
     device = get_device(node.device)
-    nbytes = node.size * node.dtype.itemsize
     if output is None:
-        output = device.allocate(nbytes)
-    if item.kind == "empty":
-        node.become_buffer(output)
-        return
-    if item.kind == "copy":
-        src = item.inputs[0]
-        launch = Launch(device, None, output, [src.buffer], node, get_device(src.device))
-        launch.run(output, [src.buffer])
+        output = device.allocate(node.size * node.dtype.itemsize)
+    if item.kind != "empty":
+        source = get_device(item.inputs[0].device) if item.kind == "copy" else None
+        kernel = item.kernel if item.kind == "kernel" else None
+        launch = Launch(device, kernel, output, [n.buffer for n in item.inputs], node, source)
+        run_launch(launch, output, launch.inputs)
         for listener in launch_listeners:
             listener(launch, node)
-        node.become_buffer(output)
-        return
-    inputs = [n.buffer for n in item.inputs]
-    debug = config.get("debug")
-    if debug >= 2:
-        device.prepare(item.kernel)  # compile first: the launch line times only the run
-    start = time.perf_counter() if debug >= 2 else 0.0
-    device.run(item.kernel, output, inputs)
-    KERNEL_COUNT["launched"] += 1
-    for listener in launch_listeners:
-        listener(Launch(device, item.kernel, output, inputs, node), node)
-    if debug >= 2:
-        device.synchronize()
-        elapsed = time.perf_counter() - start
-        moved = nbytes + sum(n.size * n.dtype.itemsize for n in item.inputs)
-        print(f"launch {item.kernel.name:<32} on {device.name:<6} {elapsed * 1e6:9.1f} us "
-              f"{moved / max(elapsed, 1e-9) / 1e9:7.2f} GB/s", file=sys.stderr)
     node.become_buffer(output)
+
+
+def _nbytes(buffer: Any) -> int:
+    """A device buffer's size in bytes (host arrays and buffers say nbytes, OpenCL size)."""
+    return int(getattr(buffer, "nbytes", getattr(buffer, "size", 0)))
+
+
+def run_launch(launch: Launch, output: Any, inputs: list) -> None:
+    """Run one launch (also how the JIT replays), timing it at debug level 2."""
+    debug = config.get("debug")
+    if debug < 2:
+        launch.run(output, inputs)
+        KERNEL_COUNT["launched"] += launch.kernel is not None
+        return
+    if launch.kernel is not None:
+        launch.device.prepare(launch.kernel)  # compile first: time only the run
+    start = time.perf_counter()
+    launch.run(output, inputs)
+    launch.device.synchronize()
+    elapsed = time.perf_counter() - start
+    KERNEL_COUNT["launched"] += launch.kernel is not None
+    dtype, size = launch.node
+    moved = size * dtype.itemsize + sum(_nbytes(b) for b in inputs)
+    name = launch.kernel.name if launch.kernel is not None else "copy"
+    print(f"launch {name:<32} on {launch.device.name:<6} {elapsed * 1e6:9.1f} us "
+          f"{moved / max(elapsed, 1e-9) / 1e9:7.2f} GB/s", file=sys.stderr)
 
 
 def realize(nodes: list[Node]) -> None:

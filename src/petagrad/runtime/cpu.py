@@ -222,6 +222,10 @@ class Device(BaseDevice):
     def prepare(self, kernel: Kernel) -> None:
         self.program(kernel)
 
+    def runner(self, kernel: Kernel) -> Callable[[HostBuffer, list[HostBuffer]], None]:
+        program = self.program(kernel)
+        return lambda output, inputs: program.launch(output, inputs, self.threads)
+
     def run(self, kernel: Kernel, output: HostBuffer, inputs: list[HostBuffer]) -> None:
         self.program(kernel).launch(output, inputs, self.threads)
 

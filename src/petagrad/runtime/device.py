@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -46,6 +46,10 @@ class Device:
     def run(self, kernel: Kernel, output: Any, inputs: list[Any]) -> None:
         """Compute `kernel` into `output`, reading `inputs` in slot order."""
         raise NotImplementedError
+
+    def runner(self, kernel: Kernel) -> Callable[[Any, list], None]:
+        """A callable that launches `kernel` on (output, inputs), for repeated launches."""
+        return lambda output, inputs: self.run(kernel, output, inputs)
 
     def prepare(self, kernel: Kernel) -> None:
         """Compile `kernel` ahead of its launch (so launch timings exclude compiling)."""
