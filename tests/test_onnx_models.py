@@ -13,9 +13,9 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-import petagrad as pg  # noqa: E402
-import petagrad.onnx  # noqa: E402
-from petagrad.onnx import zoo  # noqa: E402
+import petagrad as pg
+import petagrad.onnx
+from petagrad.onnx import zoo
 
 try:
     import torch
@@ -25,12 +25,12 @@ except ImportError:  # PyTorch is optional: the export tests skip
 RTOL, ATOL = 1e-3, 1e-4
 
 
-def reference(proto: "onnx.ModelProto", feeds: dict) -> list[np.ndarray]:
+def reference(proto: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, feeds)
 
 
-def compare(proto: "onnx.ModelProto", feeds: dict, calls: int = 3) -> petagrad.onnx.OnnxModel:
+def compare(proto: onnx.ModelProto, feeds: dict, calls: int = 3) -> petagrad.onnx.OnnxModel:
     """Run the model `calls` times (compile, record, replay) and check every result."""
     expected = reference(proto, feeds)
     model = petagrad.onnx.load(proto)
@@ -91,7 +91,7 @@ def test_second_run_reuses_kernels() -> None:
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch not installed")
 
 
-def _export(module: "torch.nn.Module", example: "torch.Tensor") -> "onnx.ModelProto":
+def _export(module: torch.nn.Module, example: torch.Tensor) -> onnx.ModelProto:
     buffer = io.BytesIO()
     torch.onnx.export(module.eval(), (example,), buffer, input_names=["x"],
                       output_names=["y"], opset_version=17, dynamo=False)
@@ -129,7 +129,7 @@ def test_torch_lstm_export() -> None:
             self.lstm = torch.nn.LSTM(6, 12, batch_first=True, bidirectional=True)
             self.fc = torch.nn.Linear(24, 3)
 
-        def forward(self, x: "torch.Tensor") -> "torch.Tensor":
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
             y, _ = self.lstm(x)
             return self.fc(y[:, -1])
 

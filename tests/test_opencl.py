@@ -88,6 +88,8 @@ def test_plan_vectorizes_where_the_device_prefers() -> None:
     assert Plan(_sum_kernel((4096, 4096), ()), SMALL).vector == 8  # preferred width 8
     assert Plan(_sum_kernel((4096, 4096), (1,)), SMALL).vector == 8  # along the reduce
     assert Plan(_sum_kernel((4096, 4097), ()), SMALL).vector == 1  # rows not whole vectors
+    assert Plan(_sum_kernel((4096, 4100), ()), SMALL).vector == 4  # the widest that fits
+    assert Plan(_sum_kernel((4096, 5), (1,)), SMALL).vector == 4  # reduce: vector + tail
     assert Plan(_sum_kernel((4096, 4096), ()), GPU).vector == 1  # GPU prefers scalars
 
 

@@ -27,7 +27,8 @@ plain data from the runtime):
   depends only on the sizes, so results do not vary run to run.
 - vectors: where the device prefers float vectors (preferred width > 1, e.g. a CPU), a
   float32 body whose loads are unit-stride (or broadcast) along the innermost axis runs on
-  float8 values: an elementwise work-item computes 8 consecutive outputs (vload8/vstore8),
+  floatN values (N the preferred width, up to 16): an elementwise work-item computes N
+  consecutive outputs (vloadN/vstoreN),
   a reduce loop keeps two vector accumulators and finishes with a scalar tail. The lanes
   fold in a fixed order. (Vectorizing across work-items is left to drivers; PoCL does it for
   straight-line kernels but not across a reduce loop, which is where this pays most.)
@@ -63,7 +64,7 @@ MIN_PER_LANE = 32  # a lane of a split reduce gets at least this many elements
 UNROLL = 8  # independent accumulators in a reduce loop
 MAP_2D_MIN = 32  # innermost output axes at least this long get their own range dimension
 INT_INDEX_LIMIT = 2 ** 31 - 2 ** 24  # room for a loop's last step past its end
-MAX_VECTOR = 8  # widest float vector used (PoCL on AVX-512 prefers 16; 8 measured as fast)
+MAX_VECTOR = 16  # widest float vector used (PoCL on AVX-512 prefers float16)
 
 
 @dataclass(frozen=True)
@@ -611,19 +612,20 @@ class Plan:
         self.by_memory = 1
         self.chunked = caps.is_cpu
         self.vector = 1
-        preferred = caps.preferred_vector_width
-        width = min(preferred, MAX_VECTOR) if preferred in (2, 4, 8, 16) else 1
+        # vector widths the device likes, widest first (none when it prefers scalars)
+        widths = [w for w in (16, 8, 4, 2) if w <= min(caps.preferred_vector_width, MAX_VECTOR)]
         reduce, inner, outer = split_by_reduce(kernel)
         if reduce is None:
-            if (width > 1 and shape and shape[-1] % width == 0
-                    and _vectorizable(outer, len(shape) - 1)):
-                self.vector = width
+            # a work-item's vector must not straddle two rows
+            fits = [w for w in widths if shape and shape[-1] % w == 0]
+            if fits and _vectorizable(outer, len(shape) - 1):
+                self.vector = fits[0]
             self.plan_map(shape, caps)
         elif caps.is_cpu:
             last = self.red_axes[-1]
-            if (width > 1 and reduce.dtype is dtypes.float32 and shape[last] >= width
-                    and _vectorizable(inner, last)):
-                self.vector = width
+            fits = [w for w in widths if w <= shape[last]]
+            if fits and reduce.dtype is dtypes.float32 and _vectorizable(inner, last):
+                self.vector = fits[0]
             # enough outputs to give every core a few work-items: the map; else split
             if self.out_size >= 4 * caps.compute_units or self.red_size < CPU_SPLIT_MIN:
                 self.plan_map(shape, caps)

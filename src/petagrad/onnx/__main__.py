@@ -16,7 +16,8 @@ import collections
 import statistics
 import sys
 import time
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ import petagrad as pg
 from petagrad.onnx.model import OnnxModel, ValueSpec, load
 
 
-def _compile_seconds() -> Optional[float]:
+def _compile_seconds() -> float | None:
     """Seconds spent compiling kernels in this process (CPU device), if known."""
     try:
         from petagrad.runtime.ccompiler import COMPILE_STATS
@@ -121,7 +122,7 @@ def _checksum(value: Any) -> str:
     return f"shape {tuple(array.shape)} {array.dtype}"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m petagrad.onnx",
                                      description="Describe, run and time an ONNX model "
                                                  "with petagrad.")

@@ -9,7 +9,8 @@ Imports: numpy, onnx, petagrad (public API), petagrad.onnx.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -71,7 +72,7 @@ class PetagradBackend(Backend):
 
     @classmethod
     def run_node(cls, node: onnx.NodeProto, inputs: Sequence[Any], device: str = "CPU",
-                 outputs_info: Optional[Sequence[tuple]] = None, **kwargs: Any) -> tuple:
+                 outputs_info: Sequence[tuple] | None = None, **kwargs: Any) -> tuple:
         arrays = [np.asarray(v) for v in inputs]
         graph_inputs = [onnx.helper.make_tensor_value_info(
             name, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)

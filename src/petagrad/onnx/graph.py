@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 from collections import ChainMap
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -61,7 +62,7 @@ def tensor_to_array(tensor: onnx.TensorProto, base_dir: str) -> np.ndarray:
         tensor = inline
     try:
         return as_array(numpy_helper.to_array(tensor))
-    except Exception as exc:  # a malformed tensor (wrong byte count, unknown type)
+    except Exception as exc:  # noqa: BLE001 - a malformed tensor (bad size, unknown type)
         raise ValueError(f"{what} could not be read: {exc}") from None
 
 
@@ -111,7 +112,7 @@ def attribute_value(attr: AttributeProto, base_dir: str) -> Any:
 def _schema(op_type: str, version: int, domain: str) -> Any:
     try:
         return onnx.defs.get_schema(op_type, version, domain)
-    except Exception:  # onnx.defs.SchemaError: no such op at this version
+    except Exception:  # noqa: BLE001 - onnx.defs.SchemaError: no such op at this version
         return None
 
 
@@ -120,13 +121,13 @@ def has_function(op_type: str, version: int, domain: str) -> bool:
     return schema is not None and (schema.has_function or schema.has_context_dependent_function)
 
 
-def _versioned(versions: Sequence[int], opset: int) -> Optional[int]:
+def _versioned(versions: Sequence[int], opset: int) -> int | None:
     usable = [v for v in versions if v <= opset]
     return max(usable) if usable else (min(versions) if versions else None)
 
 
 def schema_function(node: NodeProto, opset: int, input_types: Sequence[onnx.TypeProto]
-                    ) -> Optional[tuple[FunctionProto, NodeProto]]:
+                    ) -> tuple[FunctionProto, NodeProto] | None:
     """The FunctionProto ONNX defines for `node` (its schema's function body) and the node
     with the schema's default attributes filled in, if there is one."""
     domain = canonical_domain(node.domain)
@@ -204,8 +205,18 @@ def type_proto_of(value: Any) -> onnx.TypeProto:
 class Step:
     """One node, resolved: its operator, parsed attributes and value names."""
 
-    __slots__ = ("op_type", "domain", "name", "opset", "fn", "attrs", "inputs", "outputs",
-                 "node", "functions")
+    __slots__ = (
+        "attrs",
+        "domain",
+        "fn",
+        "functions",
+        "inputs",
+        "name",
+        "node",
+        "op_type",
+        "opset",
+        "outputs",
+    )
 
     def __init__(self, node: NodeProto, opset: int, fn: Any, attrs: dict):
         self.op_type = node.op_type
@@ -217,15 +228,15 @@ class Step:
         self.inputs = list(node.input)
         self.outputs = list(node.output)
         self.node = node
-        self.functions: dict[tuple, "GraphProgram"] = {}
+        self.functions: dict[tuple, GraphProgram] = {}
 
 
 class GraphProgram:
     """A loaded graph: constants, steps and outputs, ready to run."""
 
     def __init__(self, graph: GraphProto, opsets: Mapping[str, int], device: str,
-                 base_dir: str = "", functions: Optional[Mapping[tuple, FunctionProto]] = None,
-                 root: Optional["GraphProgram"] = None, outer_names: frozenset = frozenset()):
+                 base_dir: str = "", functions: Mapping[tuple, FunctionProto] | None = None,
+                 root: GraphProgram | None = None, outer_names: frozenset = frozenset()):
         self.graph = graph
         self.opsets = dict(opsets)
         self.device = device
@@ -266,9 +277,7 @@ class GraphProgram:
         domain = canonical_domain(node.domain)
         opset = self._opset(domain)
         fn = registry.lookup(domain, node.op_type, opset)
-        if fn is None and (domain, node.op_type) in self.functions:
-            fn = _run_function
-        elif fn is None and has_function(node.op_type, opset, domain):
+        if fn is None and (domain, node.op_type) in self.functions or fn is None and has_function(node.op_type, opset, domain):
             fn = _run_function
         if fn is None:
             name = f" {node.name!r}" if node.name else ""
@@ -288,7 +297,7 @@ class GraphProgram:
         known.update(n for n in node.output if n)
         return Step(node, opset, fn, attrs)
 
-    def subprogram(self, graph: GraphProto, known: set) -> "GraphProgram":
+    def subprogram(self, graph: GraphProto, known: set) -> GraphProgram:
         return GraphProgram(graph, self.opsets, self.device, self.base_dir, self.functions,
                             root=self.root, outer_names=frozenset(known))
 
@@ -302,7 +311,7 @@ class GraphProgram:
             if foldable:
                 try:
                     values = self._run_step(step, self.constants, None)
-                except Exception:  # leave it to run time, which reports the error in context
+                except Exception:  # noqa: BLE001 - run time reports the error in context
                     values = None
                 if values is not None:
                     for name, value in zip(step.outputs, values):
@@ -327,8 +336,8 @@ class GraphProgram:
     def _is_constant(self, array: np.ndarray) -> bool:
         return self.root._constant_arrays.get(id(array)) is array
 
-    def run(self, feeds: Mapping[str, Value], outer: Optional[Mapping[str, Value]] = None,
-            wanted: Optional[Sequence[bool]] = None) -> list[Value]:
+    def run(self, feeds: Mapping[str, Value], outer: Mapping[str, Value] | None = None,
+            wanted: Sequence[bool] | None = None) -> list[Value]:
         """Run the graph: `feeds` holds its inputs (by name), `outer` the enclosing scope;
         outputs not `wanted` (a function's omitted optional outputs) may be missing."""
         local: dict[str, Value] = dict(self.constants)
@@ -347,7 +356,7 @@ class GraphProgram:
         missing = [n for n, w in zip(self.output_names, wanted) if w and n not in env]
         if missing:
             raise ValueError(f"graph {self.name!r}: outputs {missing} were never computed")
-        return [env[n] if n in env else None for n in self.output_names]
+        return [env.get(n) for n in self.output_names]
 
     def _run_step(self, step: Step, env: Mapping[str, Value], scope: Any) -> list[Value]:
         inputs = []
@@ -362,8 +371,7 @@ class GraphProgram:
                                  f"{name!r}, which is neither a graph input, an initializer "
                                  f"nor the output of an earlier node") from None
         ctx = OpContext(self, step.op_type, step.domain, step.name, step.opset, step.outputs,
-                        scope)
-        ctx.step = step  # type: ignore[attr-defined]
+                        scope, step)
         try:
             result = step.fn(inputs, step.attrs, ctx)
         except NotImplementedError:
@@ -376,14 +384,14 @@ class GraphProgram:
             result = (result,)
         return [np.asarray(v) if isinstance(v, np.generic) else v for v in result]
 
-    def run_subgraph(self, program: "GraphProgram", inputs: Sequence[Value],
+    def run_subgraph(self, program: GraphProgram, inputs: Sequence[Value],
                      scope: Any) -> list[Value]:
         names = program.input_names
         feeds = {name: value for name, value in zip(names, inputs) if value is not None}
         return program.run(feeds, scope)
 
     # -- functions -------------------------------------------------------------------------
-    def function_program(self, step: Step, inputs: Sequence[Value]) -> "GraphProgram":
+    def function_program(self, step: Step, inputs: Sequence[Value]) -> GraphProgram:
         key = tuple(_type_key(v) for v in inputs)
         program = step.functions.get(key)
         if program is not None:
@@ -429,7 +437,7 @@ def _is_subgraph(attr: Any) -> bool:
 
 def _run_function(inputs: list, attrs: dict, ctx: OpContext) -> list[Value]:
     """An op without a direct implementation: run the ONNX function that defines it."""
-    step = ctx.step  # type: ignore[attr-defined]
+    step = ctx.step
     program = ctx.program.function_program(step, inputs)
     names = program.input_names
     feeds = {n: v for n, v in zip(names, inputs) if v is not None and n}
@@ -445,4 +453,4 @@ def device_ready(value: Value, device: str) -> Value:
     return value
 
 
-__all__ = ["GraphProgram", "Step", "tensor_to_array", "np_dtype", "check_external_location"]
+__all__ = ["GraphProgram", "Step", "check_external_location", "np_dtype", "tensor_to_array"]

@@ -12,8 +12,9 @@ Imports: numpy, onnx, petagrad (public API), petagrad.onnx.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Union
+from typing import Any
 
 import numpy as np
 import onnx
@@ -24,8 +25,8 @@ from petagrad.onnx.graph import GraphProgram, check_external_location
 from petagrad.onnx.registry import canonical_domain
 from petagrad.onnx.values import Value, is_host, np_dtype, on_device, to_tensor, type_name
 
-Dim = Union[int, str, None]
-ModelSource = Union[str, os.PathLike, bytes, bytearray, onnx.ModelProto]
+Dim = int | str | None
+ModelSource = str | os.PathLike | bytes | bytearray | onnx.ModelProto
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class ValueSpec:
     unknown; None for the whole shape when the rank is unknown) and element type."""
 
     name: str
-    shape: Optional[tuple[Dim, ...]]
+    shape: tuple[Dim, ...] | None
     dtype: np.dtype
     elem_type: int
     kind: str = "tensor"  # or "sequence", "optional" (of a tensor or a sequence)
@@ -55,7 +56,7 @@ def _spec(info: onnx.ValueInfoProto) -> ValueSpec:
         name = {"sequence_type": "sequence", "optional_type": "optional"}.get(kind, str(kind))
         return ValueSpec(info.name, None, np.dtype(object), 0, name)
     tensor_type = info.type.tensor_type
-    shape: Optional[tuple[Dim, ...]] = None
+    shape: tuple[Dim, ...] | None = None
     if tensor_type.HasField("shape"):
         dims: list[Dim] = []
         for dim in tensor_type.shape.dim:
@@ -131,7 +132,7 @@ def _check(model: onnx.ModelProto, path: str = "") -> None:
 class OnnxModel:
     """A loaded ONNX model. Call it with inputs by position, by name, or as one dict."""
 
-    def __init__(self, proto: onnx.ModelProto, device: Optional[str] = None,
+    def __init__(self, proto: onnx.ModelProto, device: str | None = None,
                  base_dir: str = "", jit: bool = True):
         self.proto = proto
         self.device = device if device is not None else pg.zeros(()).device
@@ -305,7 +306,7 @@ def _show(shape: tuple) -> str:
         ("," if len(shape) == 1 else "") + ")"
 
 
-def load(model: ModelSource, device: Optional[str] = None, *, check: bool = True,
+def load(model: ModelSource, device: str | None = None, *, check: bool = True,
          jit: bool = True) -> OnnxModel:
     """Load an ONNX model from a path, bytes or an onnx.ModelProto.
 

@@ -12,7 +12,8 @@ one not newer than the model's opset is chosen. Imports: numpy, onnx, petagrad (
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ def register(*op_types: str, domain: str = STANDARD, since: int = 1) -> Callable
     return decorate
 
 
-def lookup(domain: str, op_type: str, version: int) -> Optional[OpFn]:
+def lookup(domain: str, op_type: str, version: int) -> OpFn | None:
     """The implementation of `op_type` for a model importing `domain` at `version`."""
     _load_families()
     versions = _OPS.get((canonical_domain(domain), op_type))
@@ -70,8 +71,18 @@ def _load_families() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from petagrad.onnx.ops import (control, elementwise, nn, quant, reduce,  # noqa: F401
-                                       rnn, shape)
+        from petagrad.onnx.ops import (  # noqa: F401
+            control,
+            elementwise,
+            nn,
+            quant,
+            reduce,
+            rnn,
+            shape,
+            signal,
+            text,
+            training,
+        )
 
 
 # Ops whose results change from call to call: never folded at load time, and they keep the
@@ -83,9 +94,10 @@ NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike
 class OpContext:
     """What an operator may ask about the node it implements and the model around it."""
 
-    def __init__(self, program: "GraphProgram", op_type: str, domain: str, name: str,
-                 opset: int, outputs: Sequence[str], scope: Any):
+    def __init__(self, program: GraphProgram, op_type: str, domain: str, name: str,
+                 opset: int, outputs: Sequence[str], scope: Any, step: Any = None):
         self.program = program
+        self.step = step  # the graph.Step being run (ONNX-function ops expand from it)
         self.op_type = op_type
         self.domain = domain
         self.name = name
@@ -126,12 +138,12 @@ class OpContext:
         graph data-dependent: the step JIT then stays off for this model)."""
         return as_array(to_host(value))
 
-    def ints(self, value: Optional[Value]) -> Optional[list[int]]:
+    def ints(self, value: Value | None) -> list[int] | None:
         if value is None:
             return None
         return [int(v) for v in self.host(value).reshape(-1)]
 
-    def scalar(self, value: Optional[Value], default: Any = None) -> Any:
+    def scalar(self, value: Value | None, default: Any = None) -> Any:
         if value is None:
             return default
         array = self.host(value)
@@ -139,7 +151,7 @@ class OpContext:
             return default
         return array.reshape(-1)[0].item()
 
-    def producer(self, value: Value) -> Optional[str]:
+    def producer(self, value: Value) -> str | None:
         """The op type of the node that computed `value` in this run (None for inputs and
         constants)."""
         producers = getattr(self.scope, "producers", None)

@@ -9,14 +9,14 @@ can only live on the host. Imports: numpy, onnx, petagrad (public API).
 """
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from onnx import TensorProto, helper
 
 import petagrad as pg
 
-Value = Union[np.ndarray, pg.Tensor]
+Value = np.ndarray | pg.Tensor
 
 # NumPy dtypes a petagrad Tensor can hold.
 DEVICE_DTYPES = frozenset(np.dtype(t) for t in (

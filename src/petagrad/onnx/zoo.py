@@ -10,7 +10,6 @@ Imports: numpy, onnx.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 import onnx
@@ -30,7 +29,7 @@ class _Builder:
         self.count += 1
         return f"{prefix}_{self.count}"
 
-    def weight(self, shape: tuple, scale: Optional[float] = None, prefix: str = "w",
+    def weight(self, shape: tuple, scale: float | None = None, prefix: str = "w",
                dtype: type = np.float32) -> str:
         if scale is None:
             fan_in = math.prod(shape[1:]) if len(shape) > 1 else shape[0]

@@ -103,7 +103,10 @@ class HostBuffer:
         self.pointer = _ffi.cast("void *", self.array.ctypes.data)
 
     def __del__(self) -> None:
-        POOL.give(self.array)
+        try:
+            POOL.give(self.array)
+        except (AttributeError, TypeError):  # interpreter exit: the module is torn down
+            pass
 
     def typed(self, dtype: DType, count: int) -> np.ndarray:
         return np.frombuffer(self.array, dtype.np, count)

@@ -88,16 +88,20 @@ class Scheduler:
         return costly
 
     def _reads(self, node: Node) -> int:
-        """Buffer reads an inlined node would make (counted up to COSTLY_READS).
+        """Distinct buffers an inlined node would read (counted up to COSTLY_READS).
 
         A reduce it alone reads at the reduce's own layout (directly or through reshapes,
         through no other shared node) counts as COSTLY_READS: each consumer would fuse that
         reduce as its epilogue source and so recompute the whole reduction (a matmul + bias
         read by three GELU terms ran the matmul three times).
         """
-        reads, stack = 0, [(node, True)]
-        while stack and reads < COSTLY_READS:
+        leaves: set[int] = set()
+        stack, seen = [(node, True)], set()
+        while stack and len(leaves) < COSTLY_READS:
             current, alone = stack.pop()
+            if (id(current), alone) in seen:
+                continue
+            seen.add((id(current), alone))
             if current.op is Op.VIEW:
                 reshapes = all(step[0] is Op.RESHAPE for step in current.steps)
                 stack.append((current.srcs[0], alone and reshapes))
@@ -107,10 +111,10 @@ class Scheduler:
                 stack.extend((src, alone) for src in current.srcs)
             elif current.op in REDUCE and alone and not current.realized \
                     and id(current) not in self.scheduled:
-                reads += COSTLY_READS
+                return COSTLY_READS
             elif current.op not in (Op.CONST, Op.RANGE):
-                reads += 1
-        return reads
+                leaves.add(id(current))
+        return len(leaves)
 
     def realize(self, node: Node, reason: str = "") -> None:
         """Append the items that compute `node` (after those it depends on)."""

@@ -8,7 +8,8 @@ kernel instead of reading a buffer. Imports: numpy, petagrad (public API), petag
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def apply(ctx: OpContext, np_fn: Callable, pg_fn: Callable, *values: Value,
     return out
 
 
-def to_device(ctx: OpContext, *values: Optional[Value]) -> list:
+def to_device(ctx: OpContext, *values: Value | None) -> list:
     return [None if v is None else ctx.tensor(v) for v in values]
 
 

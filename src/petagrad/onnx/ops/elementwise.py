@@ -19,10 +19,24 @@ from petagrad.onnx.registry import OpContext, register
 from petagrad.onnx.values import Value, as_array, dtype_of, is_host, np_dtype, on_device
 
 
+def _in_float32(pg_fn: Any) -> Any:
+    """pg_fn computed in float32 for float16 tensors, rounded once (as NumPy does)."""
+    def run(x: pg.Tensor) -> pg.Tensor:
+        if x.dtype == pg.float16:
+            return pg_fn(x.astype(pg.float32)).astype(pg.float16)
+        return pg_fn(x)
+    return run
+
+
+_EXACT = ("Abs", "Neg", "Floor", "Ceil", "Round", "Sign", "Not", "BitwiseNot")
+
+
 def _unary(op_type: str, np_fn: Any, pg_fn: Any) -> None:
+    fn = pg_fn if op_type in _EXACT else _in_float32(pg_fn)
+
     @register(op_type)
     def run(inputs: list, attrs: dict, ctx: OpContext) -> Value:
-        return apply(ctx, np_fn, pg_fn, inputs[0])
+        return apply(ctx, np_fn, fn, inputs[0])
 
 
 def _binary(op_type: str, np_fn: Any, pg_fn: Any) -> None:
@@ -128,7 +142,7 @@ for _name, _np, _pg in (
 
 @register("Sigmoid")
 def sigmoid(inputs: list, attrs: dict, ctx: OpContext) -> Value:
-    return apply(ctx, lambda x: 1 / (1 + np.exp(-x)), pg.sigmoid, inputs[0])
+    return apply(ctx, lambda x: 1 / (1 + np.exp(-x)), _in_float32(pg.sigmoid), inputs[0])
 
 
 @register("IsNaN")
@@ -251,7 +265,8 @@ def _activation(op_type: str, build: Any) -> None:
             with np.errstate(all="ignore"):
                 return as_array(build(x, np, attrs)).astype(x.dtype)
         x = ctx.tensor(x)
-        out = build(x, pg, attrs)
+        work = x.astype(pg.float32) if x.dtype == pg.float16 else x
+        out = build(work, pg, attrs)
         return out if out.dtype == x.dtype else out.astype(x.dtype)
 
 
@@ -490,3 +505,50 @@ def bitcast(inputs: list, attrs: dict, ctx: OpContext) -> Value:
         host = ctx.host(x)
         return as_array(np.asarray(host, order="C").view(target).reshape(host.shape))
     return ctx.tensor(x).bitcast(target)
+
+
+# -- random --------------------------------------------------------------------------------
+def _random(ctx: OpContext, attrs: dict, shape: tuple, dtype: np.dtype, normal: bool) -> Value:
+    """Uniform [low, high) or normal (mean, scale) samples. With a `seed` attribute the
+    values come from NumPy's generator on the host (the same every run), else from
+    petagrad's counter-based generator on the device."""
+    if "seed" in attrs:
+        rng = np.random.default_rng(int(attrs["seed"]))
+        if normal:
+            data = rng.normal(attrs.get("mean", 0.0), attrs.get("scale", 1.0), shape)
+        else:
+            data = rng.uniform(attrs.get("low", 0.0), attrs.get("high", 1.0), shape)
+        return data.astype(dtype)
+    if normal:
+        t = pg.normal(attrs.get("mean", 0.0), attrs.get("scale", 1.0), size=shape,
+                      device=ctx.device)
+    else:
+        t = pg.uniform(attrs.get("low", 0.0), attrs.get("high", 1.0), size=shape,
+                       device=ctx.device)
+    return t.astype(dtype)
+
+
+@register("RandomUniform")
+def random_uniform(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    return _random(ctx, attrs, tuple(attrs["shape"]), np_dtype(attrs.get("dtype", 1)), False)
+
+
+@register("RandomNormal")
+def random_normal(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    return _random(ctx, attrs, tuple(attrs["shape"]), np_dtype(attrs.get("dtype", 1)), True)
+
+
+def _like_dtype(x: Value, attrs: dict) -> np.dtype:
+    return np_dtype(attrs["dtype"]) if "dtype" in attrs else dtype_of(x)
+
+
+@register("RandomUniformLike")
+def random_uniform_like(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    x = inputs[0]
+    return _random(ctx, attrs, tuple(x.shape), _like_dtype(x, attrs), False)
+
+
+@register("RandomNormalLike")
+def random_normal_like(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    x = inputs[0]
+    return _random(ctx, attrs, tuple(x.shape), _like_dtype(x, attrs), True)

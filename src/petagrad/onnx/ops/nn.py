@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def conv_windows(x: pg.Tensor, kernel: Sequence[int], strides: Sequence[int],
 def conv_general(x: pg.Tensor, w: pg.Tensor, strides: Sequence[int],
                  dilations: Sequence[int], groups: int) -> pg.Tensor:
     """Convolution of a padded (N, C, *S) by (O, C/groups, *K): im2col + one matmul."""
-    n, c = x.shape[:2]
+    n = x.shape[0]
     o, cg = w.shape[:2]
     kernel = w.shape[2:]
     out = [(s - d * (k - 1) - 1) // st + 1
@@ -89,7 +90,7 @@ def conv_general(x: pg.Tensor, w: pg.Tensor, strides: Sequence[int],
     return pg.reshape(y, (n, o) + tuple(out))
 
 
-def convolve(x: pg.Tensor, w: pg.Tensor, bias: Optional[pg.Tensor], attrs: dict) -> pg.Tensor:
+def convolve(x: pg.Tensor, w: pg.Tensor, bias: pg.Tensor | None, attrs: dict) -> pg.Tensor:
     nd = w.ndim - 2
     kernel = attrs.get("kernel_shape") or list(w.shape[2:])
     strides = attrs.get("strides") or [1] * nd
@@ -404,6 +405,9 @@ def _softmax_like(inputs: list, attrs: dict, ctx: OpContext, kind: str) -> Value
 def _softmax_axis(x: pg.Tensor, axis: int, kind: str) -> pg.Tensor:
     if x.size == 0:
         return x
+    if x.dtype == pg.float16 and kind != "hardmax":
+        # exp and the sum in float32, rounded once at the end (what NumPy's float16 does)
+        return _softmax_axis(x.astype(pg.float32), axis, kind).astype(pg.float16)
     if kind == "hardmax":
         first = pg.argmax(x, axis=axis, keepdims=True)
         positions = pg.arange(x.shape[axis], device=x.device).reshape(
@@ -693,7 +697,7 @@ def _cubic_at(t: float, a: float) -> float:
 
 
 def resize_tensor(ctx: OpContext, x: Value, scales: list[float], sizes: list[int],
-                  attrs: dict, roi: Optional[list[float]]) -> Value:
+                  attrs: dict, roi: list[float] | None) -> Value:
     mode = attrs.get("mode", "nearest")
     transform = attrs.get("coordinate_transformation_mode", "half_pixel")
     nearest = attrs.get("nearest_mode", "round_prefer_floor")
@@ -780,11 +784,11 @@ def resize(inputs: list, attrs: dict, ctx: OpContext) -> Value:
             scale = min(ratios) if policy == "not_larger" else max(ratios)
             for a in axes:
                 all_scales[a] = scale
-                sizes[a] = int(math.floor(scale * shape[a] + 0.5))
+                sizes[a] = math.floor(scale * shape[a] + 0.5)
     elif scales is not None:
         for a, s in zip(axes, scales):
             all_scales[a] = s
-            sizes[a] = int(math.floor(shape[a] * s))
+            sizes[a] = math.floor(shape[a] * s)
     else:
         raise ctx.fail("needs either scales or sizes")
     return resize_tensor(ctx, x, all_scales, sizes, attrs, roi)
@@ -798,7 +802,182 @@ def upsample(inputs: list, attrs: dict, ctx: OpContext) -> Value:
     else:
         scales = list(attrs["scales"])
     mode = attrs.get("mode", "nearest")
-    sizes = [int(math.floor(n * s)) for n, s in zip(x.shape, scales)]
+    sizes = [math.floor(n * s) for n, s in zip(x.shape, scales)]
     options = {"mode": "linear" if mode in ("linear", "bilinear") else "nearest",
                "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
     return resize_tensor(ctx, x, scales, sizes, options, None)
+
+
+# -- sampling ------------------------------------------------------------------------------
+def _reflect(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Reflect coordinates at the borders until they are inside [low, high]."""
+    span = high - low
+    below, above = x < low, x > high
+    dx = np.where(below, low - x, x - high)
+    n = np.trunc(dx / span) if span > 0 else np.zeros_like(dx)
+    r = dx - n * span
+    even = (n % 2) == 0
+    out = np.where(below, np.where(even, low + r, high - r), x)
+    return np.where(above, np.where(even, high - r, low + r), out)
+
+
+def _keys(t: np.ndarray, a: float = -0.75) -> list[np.ndarray]:
+    """Cubic convolution weights of the 4 taps around a point at fraction t."""
+    def w(s: np.ndarray) -> np.ndarray:
+        s = np.abs(s)
+        return np.where(s <= 1, ((a + 2) * s - (a + 3)) * s * s + 1,
+                        np.where(s < 2, ((a * s - 5 * a) * s + 8 * a) * s - 4 * a, 0.0))
+    return [w(t + 1), w(t), w(1 - t), w(2 - t)]
+
+
+def grid_sample_weights(grid: np.ndarray, dims: Sequence[int], mode: str, padding: str,
+                        align_corners: bool) -> np.ndarray:
+    """(N, P, Q) interpolation weights: output point p of batch n reads input position q."""
+    n, nd = grid.shape[0], len(dims)
+    points = grid.reshape(n, -1, nd)[..., ::-1].astype(np.float64)  # (x, y) -> (.., h, w)
+    coords = []
+    for d, size in enumerate(dims):
+        g = points[..., d]
+        x = (g + 1) / 2 * (size - 1) if align_corners else ((g + 1) * size - 1) / 2
+        x = x.astype(np.float32).astype(np.float64)
+        if mode == "nearest":
+            x = np.rint(x)
+        low, high = (0.0, size - 1.0) if align_corners else (-0.5, size - 0.5)
+        outside = (x < low) | (x > high)
+        if padding == "border":
+            x = np.where(outside, np.clip(x, 0, size - 1), x)
+        elif padding == "reflection":
+            x = np.where(outside, _reflect(x, low, high), x)
+        coords.append((x, low, high))
+    weights = np.zeros((n, points.shape[1], math.prod(dims)))
+    taps_per_dim = []
+    for (x, low, high), size in zip(coords, dims):
+        if mode == "nearest":
+            taps = [(x.astype(np.int64), np.ones_like(x))]
+        else:
+            base = np.floor(x)
+            t = x - base
+            base = base.astype(np.int64)
+            if mode == "linear":
+                taps = [(base, 1 - t), (base + 1, t)]
+            else:
+                taps = [(base + k - 1, w) for k, w in enumerate(_keys(t))]
+        fixed = []
+        for index, w in taps:
+            if padding == "zeros":
+                w = np.where((index >= 0) & (index < size), w, 0.0)
+                index = np.clip(index, 0, size - 1)
+            elif padding == "border":
+                index = np.clip(index, 0, size - 1)
+            else:
+                index = np.trunc(_reflect(index.astype(np.float64), low, high)).astype(np.int64)
+                index = np.clip(index, 0, size - 1)
+            fixed.append((index, w))
+        taps_per_dim.append(fixed)
+    strides = [math.prod(dims[d + 1:]) for d in range(nd)]
+    batch = np.arange(n)[:, None]
+    point = np.arange(points.shape[1])[None, :]
+    for combo in itertools.product(*taps_per_dim):
+        flat = sum(index * s for (index, _), s in zip(combo, strides))
+        w = np.prod([w for _, w in combo], axis=0)
+        np.add.at(weights, (np.broadcast_to(batch, flat.shape), np.broadcast_to(point, flat.shape),
+                            flat), w)
+    return weights
+
+
+@register("GridSample")
+def grid_sample(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    x, grid = inputs
+    mode = {"bilinear": "linear", "bicubic": "cubic"}.get(attrs.get("mode", "linear"),
+                                                          attrs.get("mode", "linear"))
+    if ctx.opset < 20 and "mode" not in attrs:
+        mode = "linear"
+    dims = tuple(x.shape[2:])
+    weights = grid_sample_weights(ctx.host(grid), dims, mode,
+                                  attrs.get("padding_mode", "zeros"),
+                                  bool(attrs.get("align_corners", 0)))
+    n, c = x.shape[:2]
+    out_shape = (n, c) + tuple(grid.shape[1:-1])
+    if math.prod(out_shape) == 0:
+        return np.zeros(out_shape, dtype_of(x))
+    matrix = np.ascontiguousarray(np.swapaxes(weights, 1, 2)).astype(dtype_of(x))  # (N, Q, P)
+    if is_host(x):
+        return (x.reshape(n, c, -1) @ matrix).reshape(out_shape)
+    t = ctx.tensor(x)
+    return pg.reshape(pg.matmul(pg.reshape(t, (n, c, -1)), ctx.tensor(matrix)), out_shape)
+
+
+@register("Col2Im")
+def col2im(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    x = ctx.tensor(inputs[0])
+    image = ctx.ints(inputs[1])
+    block = ctx.ints(inputs[2])
+    nd = len(image)
+    dilations = attrs.get("dilations") or [1] * nd
+    strides = attrs.get("strides") or [1] * nd
+    flat_pads = attrs.get("pads") or [0] * (2 * nd)
+    pads = [(flat_pads[i], flat_pads[i + nd]) for i in range(nd)]
+    n = x.shape[0]
+    taps = math.prod(block)
+    c = x.shape[1] // taps
+    blocks = [(size + b + e - d * (k - 1) - 1) // s + 1
+              for size, (b, e), d, k, s in zip(image, pads, dilations, block, strides)]
+    cols = pg.reshape(x, (n, c) + tuple(block) + tuple(blocks))
+    padded = [size + b + e for size, (b, e) in zip(image, pads)]
+    total = None
+    for offsets in itertools.product(*(range(k) for k in block)):
+        piece = cols[(slice(None), slice(None)) + tuple(offsets)]  # (N, C, *blocks)
+        for d, s in enumerate(strides):
+            if s > 1:
+                piece = _dilate(piece, 2 + d, s)
+        widths = []
+        for d, (o, dil) in enumerate(zip(offsets, dilations)):
+            start = o * dil
+            widths.append((start, padded[d] - start - piece.shape[2 + d]))
+        piece = pad_spatial(piece, widths)
+        total = piece if total is None else total + piece
+    return pad_spatial(total, [(-b, -e) for b, e in pads])
+
+
+@register("NonMaxSuppression")
+def non_max_suppression(inputs: list, attrs: dict, ctx: OpContext) -> np.ndarray:
+    boxes = ctx.host(inputs[0]).astype(np.float64)
+    scores = ctx.host(inputs[1]).astype(np.float64)
+    limit = ctx.scalar(inputs[2] if len(inputs) > 2 else None, 0)
+    iou_limit = ctx.scalar(inputs[3] if len(inputs) > 3 else None, 0.0)
+    score_limit = ctx.scalar(inputs[4] if len(inputs) > 4 else None, None)
+    if attrs.get("center_point_box", 0):
+        cx, cy, w, h = (boxes[..., i] for i in range(4))
+        y1, x1, y2, x2 = cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2
+    else:
+        y1, x1, y2, x2 = (boxes[..., i] for i in range(4))
+    top, bottom = np.minimum(y1, y2), np.maximum(y1, y2)
+    left, right = np.minimum(x1, x2), np.maximum(x1, x2)
+    area = (bottom - top) * (right - left)
+    selected = []
+    for b in range(scores.shape[0]):
+        for c in range(scores.shape[1]):
+            s = scores[b, c]
+            candidates = np.arange(s.size) if score_limit is None else \
+                np.nonzero(s > score_limit)[0]
+            order = candidates[np.argsort(-s[candidates], kind="stable")]
+            kept: list[int] = []
+            for i in order:
+                if len(kept) >= limit:
+                    break
+                suppressed = False
+                for j in kept:
+                    inter_h = min(bottom[b, i], bottom[b, j]) - max(top[b, i], top[b, j])
+                    inter_w = min(right[b, i], right[b, j]) - max(left[b, i], left[b, j])
+                    if inter_h <= 0 or inter_w <= 0:
+                        continue
+                    inter = inter_h * inter_w
+                    union = area[b, i] + area[b, j] - inter
+                    if area[b, i] > 0 and area[b, j] > 0 and union > 0 and \
+                            inter / union > iou_limit:
+                        suppressed = True
+                        break
+                if not suppressed:
+                    kept.append(int(i))
+            selected.extend([b, c, i] for i in kept)
+    return np.asarray(selected, dtype=np.int64).reshape(-1, 3)

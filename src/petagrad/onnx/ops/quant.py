@@ -8,7 +8,7 @@ Imports: numpy, petagrad (public API), petagrad.onnx.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def _is_integer_type(dtype: np.dtype) -> bool:
     return dtype.kind in "iu" or dtype.name in ("int4", "uint4", "int2", "uint2")
 
 
-def quantize(ctx: OpContext, x: Value, scale: Value, zero: Optional[Value], target: np.dtype,
+def quantize(ctx: OpContext, x: Value, scale: Value, zero: Value | None, target: np.dtype,
              axis: int, block: int, saturate: bool = True) -> Value:
     ndim = len(x.shape)
     axis = axis_of(axis, ndim, ctx) if scale.size > 1 or block else 0
@@ -95,8 +95,8 @@ def quantize_linear(inputs: list, attrs: dict, ctx: OpContext) -> Value:
                     attrs.get("block_size", 0), bool(attrs.get("saturate", 1)))
 
 
-def dequantize(ctx: OpContext, x: Value, scale: Value, zero: Optional[Value], axis: int,
-               block: int, out_dtype: Optional[np.dtype] = None) -> Value:
+def dequantize(ctx: OpContext, x: Value, scale: Value, zero: Value | None, axis: int,
+               block: int, out_dtype: np.dtype | None = None) -> Value:
     ndim = len(x.shape)
     axis = axis_of(axis, ndim, ctx) if scale.size > 1 or block else 0
     out_dtype = out_dtype or dtype_of(scale)
@@ -138,7 +138,7 @@ def dynamic_quantize_linear(inputs: list, attrs: dict, ctx: OpContext) -> tuple:
 
 
 # -- integer kernels -----------------------------------------------------------------------
-def _minus_zero(ctx: OpContext, x: Value, zero: Optional[Value], row_axis: int) -> pg.Tensor:
+def _minus_zero(ctx: OpContext, x: Value, zero: Value | None, row_axis: int) -> pg.Tensor:
     """x - zero point as int32; a 1-D zero point runs along `row_axis` of x."""
     t = ctx.tensor(x).astype(pg.int32)
     if zero is None:
@@ -178,8 +178,8 @@ def qlinear_matmul(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
     return _requantize(ctx, acc, factor, y_zero)
 
 
-def _int_conv(ctx: OpContext, x: Value, x_zero: Optional[Value], w: Value,
-              w_zero: Optional[Value], attrs: dict) -> pg.Tensor:
+def _int_conv(ctx: OpContext, x: Value, x_zero: Value | None, w: Value,
+              w_zero: Value | None, attrs: dict) -> pg.Tensor:
     xt = ctx.tensor(x).astype(pg.float64)
     if x_zero is not None:
         xt = xt - ctx.tensor(x_zero).astype(pg.float64).reshape(())

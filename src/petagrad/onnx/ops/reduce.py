@@ -7,7 +7,8 @@ Imports: numpy, petagrad (public API), petagrad.onnx.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from petagrad.onnx.values import Value, as_array, dtype_of, is_host
 _AXES_INPUT_SINCE = {"ReduceSum": 13}
 
 
-def _reduce_axes(inputs: list, attrs: dict, ctx: OpContext, ndim: int) -> Optional[tuple]:
+def _reduce_axes(inputs: list, attrs: dict, ctx: OpContext, ndim: int) -> tuple | None:
     """The axes to reduce, or None for "all"; () means no reduction (noop_with_empty_axes)."""
     since = _AXES_INPUT_SINCE.get(ctx.op_type, 18)
     if ctx.opset >= since:
@@ -246,3 +247,11 @@ def _descending_key(data: np.ndarray) -> np.ndarray:
     if data.dtype.kind == "u":
         return np.iinfo(data.dtype).max - data
     return ~data  # bitwise not reverses the order of signed integers and of booleans
+
+
+@register("Det")
+def det(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    """Determinants of (..., M, M) matrices, on the host (LU in NumPy)."""
+    x = ctx.host(inputs[0])
+    out = as_array(np.linalg.det(x)).astype(x.dtype)
+    return out if is_host(inputs[0]) else ctx.tensor(out)

@@ -9,7 +9,8 @@ Imports: numpy, petagrad (public API), petagrad.onnx.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ import petagrad as pg
 from petagrad.onnx.registry import OpContext, register
 
 
-def _activation(name: str, alpha: Optional[float], beta: Optional[float]) -> Callable:
+def _activation(name: str, alpha: float | None, beta: float | None) -> Callable:
     key = name.lower()
     if key == "sigmoid":
         return pg.sigmoid
@@ -95,8 +96,8 @@ class _Recurrence:
             t = pg.swapaxes(t, 0, 1)
         return t[d]
 
-    def projections(self, d: int) -> tuple[pg.Tensor, pg.Tensor, Optional[pg.Tensor],
-                                           Optional[pg.Tensor]]:
+    def projections(self, d: int) -> tuple[pg.Tensor, pg.Tensor, pg.Tensor | None,
+                                           pg.Tensor | None]:
         """(x @ W^T + Wb for every step: (seq, batch, gates*hidden), R^T, Rb)."""
         w, r = self.w[d], self.r[d]
         xw = pg.matmul(self.x, pg.permute_dims(w))
@@ -111,7 +112,7 @@ class _Recurrence:
         backward = self.direction == "reverse" or (self.direction == "bidirectional" and d == 1)
         return list(range(self.steps - 1, -1, -1)) if backward else list(range(self.steps))
 
-    def alive(self, t: int) -> Optional[pg.Tensor]:
+    def alive(self, t: int) -> pg.Tensor | None:
         if self.lengths is None:
             return None
         mask = (t < self.lengths).reshape(-1, 1)
@@ -133,11 +134,11 @@ class _Recurrence:
         return [y] + outs
 
 
-def _step_mask(alive: Optional[pg.Tensor], new: pg.Tensor, old: pg.Tensor) -> pg.Tensor:
+def _step_mask(alive: pg.Tensor | None, new: pg.Tensor, old: pg.Tensor) -> pg.Tensor:
     return new if alive is None else pg.where(alive, new, old)
 
 
-def _emit(alive: Optional[pg.Tensor], h: pg.Tensor) -> pg.Tensor:
+def _emit(alive: pg.Tensor | None, h: pg.Tensor) -> pg.Tensor:
     return h if alive is None else pg.where(alive, h, 0.0)
 
 

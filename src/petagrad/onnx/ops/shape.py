@@ -9,7 +9,7 @@ Imports: numpy, petagrad (public API), petagrad.onnx.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +92,7 @@ def transpose(inputs: list, attrs: dict, ctx: OpContext) -> Value:
     return xp.transpose(x, tuple(perm)) if xp is np else pg.permute_dims(x, tuple(perm))
 
 
-def _axes(inputs: list, attrs: dict, ctx: OpContext) -> Optional[list[int]]:
+def _axes(inputs: list, attrs: dict, ctx: OpContext) -> list[int] | None:
     if ctx.opset < 13:
         return attrs.get("axes")
     return ctx.ints(inputs[1]) if len(inputs) > 1 and inputs[1] is not None else None
@@ -185,8 +185,8 @@ def split(inputs: list, attrs: dict, ctx: OpContext) -> list:
 
 
 # -- slicing -------------------------------------------------------------------------------
-def slice_index(shape: tuple, starts: list[int], ends: list[int], axes: Optional[list[int]],
-                steps: Optional[list[int]], ctx: OpContext) -> tuple:
+def slice_index(shape: tuple, starts: list[int], ends: list[int], axes: list[int] | None,
+                steps: list[int] | None, ctx: OpContext) -> tuple:
     ndim = len(shape)
     axes = axes_of(axes, ndim, ctx) if axes is not None else list(range(len(starts)))
     steps = steps if steps is not None else [1] * len(starts)
@@ -233,7 +233,21 @@ def gather(inputs: list, attrs: dict, ctx: OpContext) -> Value:
         if is_host(x):
             return np.take(x, index, axis=axis)
         return pg.take(ctx.tensor(x), index, axis=axis)
-    return pg.take(ctx.tensor(x), ctx.tensor(indices, np.int64), axis=axis, mode="wrap")
+    table = ctx.tensor(x)
+    index = ctx.tensor(indices, np.int64)
+    if axis == 0 and table.ndim == 2 and table.dtype.is_float and n * table.shape[1] >= 4096:
+        return embedding_lookup(table, index)
+    return pg.take(table, index, axis=axis, mode="wrap")
+
+
+def embedding_lookup(table: pg.Tensor, index: pg.Tensor) -> pg.Tensor:
+    """table[index] for a device index as one-hot @ table: the tuned GEMM instead of a
+    select-and-sum loop over the whole vocabulary (exact for finite tables: every other
+    product is 0)."""
+    n = table.shape[0]
+    index = pg.where(index < 0, index + n, index)
+    hits = pg.expand_dims(index, -1) == pg.arange(n, dtype=pg.int64, device=table.device)
+    return pg.matmul(hits.astype(table.dtype), table)
 
 
 def select_along(t: pg.Tensor, index: pg.Tensor, axis: int) -> pg.Tensor:
@@ -490,7 +504,7 @@ def pg_dtype_ok(dtype: np.dtype) -> bool:
 def range_op(inputs: list, attrs: dict, ctx: OpContext) -> np.ndarray:
     start, limit, delta = (ctx.host(v).reshape(()) for v in inputs)
     dtype = start.dtype
-    count = max(int(math.ceil((float(limit) - float(start)) / float(delta))), 0)
+    count = max(math.ceil((float(limit) - float(start)) / float(delta)), 0)
     if dtype.kind in "iu":
         return (np.arange(count, dtype=np.int64) * int(delta) + int(start)).astype(dtype)
     return (start + np.arange(count).astype(dtype) * delta).astype(dtype)
@@ -634,3 +648,23 @@ def reverse_sequence(inputs: list, attrs: dict, ctx: OpContext) -> Value:
     if is_host(x):
         return np.take_along_axis(x, index, axis=time_axis)
     return pg.take_along_axis(ctx.tensor(x), np.array(index), axis=time_axis)
+
+
+@register("TensorScatter")
+def tensor_scatter(inputs: list, attrs: dict, ctx: OpContext) -> Value:
+    """Write `update` into a KV cache along `axis`, at each batch row's write index
+    (wrapping around the cache in mode 'circular')."""
+    cache, update = inputs[0], inputs[1]
+    index_value = inputs[2] if len(inputs) > 2 else None
+    shape = tuple(cache.shape)
+    axis = axis_of(attrs.get("axis", -2), len(shape), ctx)
+    starts = np.zeros(shape[0], np.int64) if index_value is None else \
+        ctx.host(index_value).astype(np.int64).reshape(-1)
+    grids = np.indices(tuple(update.shape))
+    position = grids[axis] + starts[grids[0]]
+    if attrs.get("mode", "linear") == "circular":
+        position = position % shape[axis]
+    coords = [position if d == axis else grids[d] for d in range(len(shape))]
+    flat = np.ravel_multi_index(tuple(coords), shape) if update.size else \
+        np.zeros(tuple(update.shape), np.int64)
+    return _scatter_flat(ctx, cache, flat, update, "none")
