@@ -84,6 +84,21 @@ def test_plan_chooses_by_loop_structure() -> None:
     assert cpu_full.strategy == "group" and cpu_full.parts >= SMALL.compute_units
 
 
+def _matmul_kernel(m: int, k: int, n: int) -> Kernel:
+    shape = (m, n, k)
+    a = Expr(Op.LOAD, dtypes.float32, (), (0, View((m, n, k), (k, 0, 1))))
+    b = Expr(Op.LOAD, dtypes.float32, (), (1, View((m, n, k), (0, 1, n))))
+    product = Expr(Op.MUL, dtypes.float32, (a, b))
+    return Kernel(shape, (2,), Expr(Op.SUM, dtypes.float32, (product,), (2,)), 2)
+
+
+def test_plan_tiles_matmul_shaped_reduces() -> None:
+    assert Plan(_matmul_kernel(64, 32, 48), SMALL).tile == (8, 8)
+    assert Plan(_matmul_kernel(6, 32, 48), SMALL).tile == (1, 8)  # rows not whole tiles
+    assert Plan(_matmul_kernel(64, 32, 7), SMALL).tile is None  # no whole vector per row
+    assert Plan(_matmul_kernel(64, 32, 48), GPU).tile is None
+
+
 def test_plan_vectorizes_where_the_device_prefers() -> None:
     assert Plan(_sum_kernel((4096, 4096), ()), SMALL).vector == 8  # preferred width 8
     assert Plan(_sum_kernel((4096, 4096), (1,)), SMALL).vector == 8  # along the reduce
@@ -150,6 +165,23 @@ def test_other_plans_still_correct(cl_device: opencl.Device, monkeypatch: pytest
     tx = pg.Tensor(x, device="CL")
     te = (tx - tx.max(axis=1, keepdims=True)).exp()
     check(te / te.sum(axis=1, keepdims=True), e / e.sum(axis=1, keepdims=True), rtol=1e-5)
+
+
+@needs_cl
+@pytest.mark.parametrize("m,k,n", [(64, 32, 48), (5, 7, 3), (1, 300, 64), (36, 17, 160),
+                                   (130, 64, 32)])
+def test_matmul_tiles(m: int, k: int, n: int) -> None:
+    """Matmul-shaped reduces run as vector tiles (rows x width outputs per work-item),
+    with and without an epilogue, on shapes that do and do not fill whole tiles."""
+    rng = np.random.default_rng(m * n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c = rng.standard_normal(n).astype(np.float32)
+    ta, tb, tc = (pg.Tensor(v, device="CL") for v in (a, b, c))
+    check(ta @ tb, a @ b, rtol=1e-4, atol=1e-4)
+    check(((ta @ tb) + tc).maximum(0), np.maximum(a @ b + c, 0), rtol=1e-4, atol=1e-4)
+    check(ta.sum(axis=0) * 2, a.sum(axis=0) * 2, rtol=1e-5, atol=1e-5)
+    check(ta.max(axis=0), a.max(axis=0))
 
 
 # -- large reductions -----------------------------------------------------------------------

@@ -32,6 +32,9 @@ plain data from the runtime):
   a reduce loop keeps two vector accumulators and finishes with a scalar tail. The lanes
   fold in a fixed order. (Vectorizing across work-items is left to drivers; PoCL does it for
   straight-line kernels but not across a reduce loop, which is where this pays most.)
+- "tile" (a map variant on vector devices): a reduce that is not unit-stride along its
+  reduce axis but is along its last output axis (a matmul, a column sum) computes a
+  TILE_ROWS x N block of outputs per work-item as vector outer products.
 Indices are `int` when every index the kernel can compute fits in 31 bits (cheaper on GPUs,
 and twice the lanes in a CPU's vector unit), else `long`.
 Imports: petagrad.dtypes, petagrad.ir, petagrad.codegen.
@@ -65,6 +68,7 @@ UNROLL = 8  # independent accumulators in a reduce loop
 MAP_2D_MIN = 32  # innermost output axes at least this long get their own range dimension
 INT_INDEX_LIMIT = 2 ** 31 - 2 ** 24  # room for a loop's last step past its end
 MAX_VECTOR = 16  # widest float vector used (PoCL on AVX-512 prefers float16)
+TILE_ROWS = 8  # output rows per work-item in a vectorized reduce tile (each b vector reused 8x)
 
 
 @dataclass(frozen=True)
@@ -339,8 +343,11 @@ class OpenCLRenderer(CStyleRenderer):
                 f"void {name}({params}) {{"]
 
     def decode(self, flat: str, axes: list[int], shape: tuple[int, ...], coords: list[str],
-               itype: str, pad: str) -> list[str]:
-        """Declare the coordinates of `axes` (row-major) from the flat index `flat`."""
+               itype: str, pad: str, blocks: dict[int, int] | None = None) -> list[str]:
+        """Declare the coordinates of `axes` (row-major) from the flat index `flat`. An axis
+        in `blocks` is walked in blocks of that many: its coordinate is the block's first."""
+        blocks = blocks or {}
+        shape = tuple(s // blocks.get(d, 1) for d, s in enumerate(shape))
         lines = []
         step = 1
         moving = [d for d in axes if shape[d] != 1]
@@ -351,9 +358,22 @@ class OpenCLRenderer(CStyleRenderer):
             value = flat if step == 1 else f"{flat} / {step}"
             if d != moving[0]:
                 value = f"({value}) % {shape[d]}"
+            if d in blocks:
+                value = f"({value}) * {blocks[d]}"
             lines.append(f"{pad}const {itype} {coords[d]} = {value};")
             step *= shape[d]
         return lines
+
+    def output_index(self, coords: list[str], out_axes: list[int],
+                     shape: tuple[int, ...]) -> str:
+        """The row-major index in the output of the given output coordinates."""
+        terms = []
+        step = 1
+        for d in reversed(out_axes):
+            if shape[d] != 1:
+                terms.append(coords[d] if step == 1 else f"{coords[d]} * {step}")
+            step *= shape[d]
+        return " + ".join(reversed(terms)) if terms else "0"
 
     def accumulate(self, reduce: Expr, inner: list[Expr], names: dict[int, str],
                    coords: list[str], counter: str, lo: str, hi: str, unroll: int,
@@ -398,6 +418,8 @@ class OpenCLRenderer(CStyleRenderer):
                    output_dtype: DType) -> str:
         """One work-item per output element (or per `plan.vector` consecutive elements of
         an elementwise kernel); a reduce is a loop inside the work-item."""
+        if plan.tile is not None:
+            return self.render_tile(kernel, name, plan, input_dtypes, output_dtype)
         shape, it = kernel.shape, plan.index_type
         coords = [f"i{d}" for d in range(len(shape))]
         reduce, inner, outer = split_by_reduce(kernel)
@@ -450,6 +472,68 @@ class OpenCLRenderer(CStyleRenderer):
             return "\n".join(lines) + "\n"
         lines += self.statements(kernel.value, outer, names, coords, "  ")
         lines.append("  " + self.store(names[id(kernel.value)], "gid", output_dtype))
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def render_tile(self, kernel: Kernel, name: str, plan: Plan, input_dtypes: list[DType],
+                    output_dtype: DType) -> str:
+        """A reduce whose work-item computes a tile of outputs: `rows` consecutive rows of
+        the second-last output axis times `width` consecutive outputs along the last, as
+        float vectors. A matmul becomes outer products (a broadcast times a vload of b) with
+        each b vector reused for every row; a column sum reads whole rows as vectors."""
+        shape, it = kernel.shape, plan.index_type
+        coords = [f"i{d}" for d in range(len(shape))]
+        reduce, inner, outer = split_by_reduce(kernel)
+        assert reduce is not None and plan.tile is not None
+        rows, width = plan.tile
+        last = plan.out_axes[-1]
+        row_axis = plan.out_axes[-2] if rows > 1 else None
+        vector_renderer = _VectorRenderer(width, last)
+        lines = self.header(name, plan.local_size[0], self.params(input_dtypes, output_dtype))
+        if len(plan.global_size) == 2:
+            lines += [f"  if (get_global_id(0) >= {shape[last] // width}) return;",
+                      f"  const {it} {coords[last]} = get_global_id(0) * {width};",
+                      f"  const {it} row = get_global_id(1);"]
+            blocks = {row_axis: rows} if row_axis is not None else None
+            lines += self.decode("row", plan.out_axes[:-1], shape, coords, it, "  ", blocks)
+        else:
+            lines += [f"  if (get_global_id(0) >= {plan.out_size // width}) return;",
+                      f"  const {it} gid = get_global_id(0) * {width};"]
+            lines += self.decode("gid", plan.out_axes, shape, coords, it, "  ")
+
+        def row_coords(r: int) -> list[str]:
+            if row_axis is None or r == 0:
+                return coords
+            return [f"({c} + {r})" if d == row_axis else c for d, c in enumerate(coords)]
+
+        init = self.reduce_init(reduce)
+        lines.append(f"  float{width} " + ", ".join(f"vacc{r} = {init}" for r in range(rows))
+                     + ";")
+        depth = 1
+        for d in plan.red_axes:
+            lines.append("  " * depth + f"for ({it} {coords[d]} = 0; {coords[d]} < "
+                         f"{shape[d]}; {coords[d]}++) {{")
+            depth += 1
+        pad = "  " * depth
+        for r in range(rows):
+            block_names: dict[int, str] = {}
+            lines.append(f"{pad}{{")
+            lines += vector_renderer.statements(reduce.srcs[0], inner, block_names,
+                                                row_coords(r), pad + "  ")
+            value = block_names[id(reduce.srcs[0])]
+            lines.append(f"{pad}  vacc{r} = {self.reduce_combine(reduce, f'vacc{r}', value)};")
+            lines.append(f"{pad}}}")
+        for _ in plan.red_axes:
+            depth -= 1
+            lines.append("  " * depth + "}")
+        for r in range(rows):
+            block_names = {id(reduce): f"vacc{r}"}
+            here = row_coords(r)
+            lines.append("  {")
+            lines += vector_renderer.statements(kernel.value, outer, block_names, here, "    ")
+            index = self.output_index(here, plan.out_axes, shape)
+            lines.append(f"    vstore{width}({block_names[id(kernel.value)]}, 0, out + {index});")
+            lines.append("  }")
         lines.append("}")
         return "\n".join(lines) + "\n"
 
@@ -612,6 +696,7 @@ class Plan:
         self.by_memory = 1
         self.chunked = caps.is_cpu
         self.vector = 1
+        self.tile: tuple[int, int] | None = None  # (rows, width) of a vectorized output tile
         # vector widths the device likes, widest first (none when it prefers scalars)
         widths = [w for w in (16, 8, 4, 2) if w <= min(caps.preferred_vector_width, MAX_VECTOR)]
         reduce, inner, outer = split_by_reduce(kernel)
@@ -628,6 +713,8 @@ class Plan:
                 self.vector = fits[0]
             # enough outputs to give every core a few work-items: the map; else split
             if self.out_size >= 4 * caps.compute_units or self.red_size < CPU_SPLIT_MIN:
+                if self.vector == 1:
+                    self.plan_tile(shape, widths, reduce, inner, outer)
                 self.plan_map(shape, caps)
             else:
                 self.strategy = "group"
@@ -648,16 +735,35 @@ class Plan:
             else:
                 self.plan_map(shape, caps)
 
+    def plan_tile(self, shape: tuple[int, ...], widths: list[int], reduce: Expr,
+                  inner: list[Expr], outer: list[Expr]) -> None:
+        """Vectorize a reduce along its last output axis instead (see render_tile)."""
+        if not self.out_axes or reduce.dtype is not dtypes.float32:
+            return
+        last = self.out_axes[-1]
+        fits = [w for w in widths if shape[last] % w == 0]
+        if not fits or not _vectorizable(inner, last) or not _vectorizable(outer, last):
+            return
+        rows = 1
+        if (len(self.out_axes) > 1 and shape[last] >= MAP_2D_MIN
+                and shape[self.out_axes[-2]] % TILE_ROWS == 0):
+            rows = TILE_ROWS
+        self.tile = (rows, fits[0])
+
     def plan_map(self, shape: tuple[int, ...], caps: Caps) -> None:
         self.strategy = "map"
         # several groups per compute unit, so small kernels still use the whole device
         groups_wanted = 2 * caps.compute_units
         preferred = 1024 if caps.is_cpu else 256
-        width = self.vector if not self.red_axes else 1  # elements per work-item
-        items = self.out_size // width
+        rows_per_item, width = 1, 1  # outputs per work-item: rows x width
+        if self.tile is not None:
+            rows_per_item, width = self.tile
+        elif not self.red_axes:
+            width = self.vector
+        items = self.out_size // width // rows_per_item
         last = self.out_axes[-1] if self.out_axes else None
         if last is not None and len(self.out_axes) > 1 and shape[last] >= MAP_2D_MIN:
-            rows = self.out_size // shape[last]
+            rows = self.out_size // shape[last] // rows_per_item
             across = shape[last] // width
             local = min(self.max_local, preferred, _pow2_ceil(across),
                         _pow2_ceil(-(-items // groups_wanted)))

@@ -145,6 +145,7 @@ class Device(BaseDevice):
             listing = ", ".join(f"CL:{i} {d.name.strip()}" for i, d in enumerate(found))
             raise DeviceError(f"no OpenCL device CL:{index}; found {len(found)}: {listing}")
         self.index = index
+        self.name = f"CL:{index}"  # get_device() sets the same; direct construction too
         self.cl_device = device = found[index]
         try:
             self.context = cl.Context([device])
