@@ -32,7 +32,8 @@ from petagrad.dtypes import (DType, bool_, float16, float32, float64, int8, int1
                              int64, uint8, uint16, uint32, uint64)
 from petagrad.engine.jit import JitError, jit
 from petagrad.engine.realize import KERNEL_COUNT as _KERNEL_COUNT
-from petagrad.errors import AxisError, CompileError, DeviceError, DTypeError, ShapeError
+from petagrad.errors import (AxisError, CompileError, DeviceError, DeviceMemoryError,  # noqa: F401
+                             DTypeError, ShapeError)
 from petagrad.random import manual_seed, normal, rand, randint, randn, uniform
 from petagrad.tensor import Tensor, attach_methods
 

@@ -87,7 +87,8 @@ def _unary(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Rule:
 def _max_rule(g: Tensor, ctx: Context) -> Sequence[Optional[Tensor]]:
     a, b = ctx.srcs[0].detach(), ctx.srcs[1].detach()
     # ties share the gradient equally, like PyTorch's maximum
-    share_a = E.add(P.cast(E.greater(a, b), g.dtype), E.multiply(P.cast(E.equal(a, b), g.dtype), 0.5))
+    ties = E.multiply(P.cast(E.equal(a, b), g.dtype), 0.5)
+    share_a = E.add(P.cast(E.greater(a, b), g.dtype), ties)
     return E.multiply(g, share_a), E.multiply(g, E.subtract(1.0, share_a))
 
 

@@ -37,3 +37,7 @@ class CompileError(RuntimeError):
 
 class DeviceError(RuntimeError):
     """A device that is unavailable, unknown, or mixed with another in one operation."""
+
+
+class DeviceMemoryError(MemoryError):
+    """A device ran out of memory (or of resources for a launch)."""

@@ -110,7 +110,8 @@ class CStyleRenderer:
         Op.SIN: _float_fn("sin"),
         Op.SQRT: _float_fn("sqrt"),
         Op.TRUNC: _float_fn("trunc"),
-        Op.RECIPROCAL: lambda x, out, _: f"(({'double' if out is dtypes.float64 else 'float'})1 / {x[0]})",
+        Op.RECIPROCAL: lambda x, out, _:
+            f"(({'double' if out is dtypes.float64 else 'float'})1 / {x[0]})",
         Op.NEG: _negate,
         Op.ADD: _wrapping("+"),
         Op.MUL: _wrapping("*"),

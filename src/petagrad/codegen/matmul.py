@@ -37,7 +37,8 @@ class GemmCall:
     epilogue: Optional[Kernel]  # reads the GEMM result as input slot `n_inputs`
 
 
-def _merge_batch(axes: list[int], shape: tuple[int, ...], strides: tuple[int, ...]) -> Optional[int]:
+def _merge_batch(axes: list[int], shape: tuple[int, ...],
+                 strides: tuple[int, ...]) -> Optional[int]:
     """The single stride of batch axes walked as one, or None if they do not merge."""
     for outer, inner in zip(axes, axes[1:]):
         if strides[outer] != strides[inner] * shape[inner]:

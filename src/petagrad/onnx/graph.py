@@ -277,7 +277,8 @@ class GraphProgram:
         domain = canonical_domain(node.domain)
         opset = self._opset(domain)
         fn = registry.lookup(domain, node.op_type, opset)
-        if fn is None and (domain, node.op_type) in self.functions or fn is None and has_function(node.op_type, opset, domain):
+        if fn is None and ((domain, node.op_type) in self.functions
+                           or has_function(node.op_type, opset, domain)):
             fn = _run_function
         if fn is None:
             name = f" {node.name!r}" if node.name else ""

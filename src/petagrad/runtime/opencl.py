@@ -40,7 +40,7 @@ import numpy as np
 from petagrad import config, dtypes
 from petagrad.codegen.opencl import Caps, OpenCLRenderer, RenderedKernel
 from petagrad.dtypes import DType
-from petagrad.errors import CompileError, DeviceError, DTypeError
+from petagrad.errors import CompileError, DTypeError, DeviceError, DeviceMemoryError
 from petagrad.ir.kernel import Kernel
 from petagrad.runtime.ccompiler import cache_dir
 from petagrad.runtime.device import Device as BaseDevice
@@ -50,10 +50,6 @@ UNAVAILABLE = ("CL unavailable: install an OpenCL driver, e.g. PoCL "
                "(apt-get install pocl-opencl-icd)")
 _FORMAT = "petagrad-opencl-1"  # bumped when the cache layout or key recipe changes
 _DIGEST_BYTES = 32  # a cached binary file starts with the sha256 of the rest
-
-
-class CLMemoryError(MemoryError):
-    """The OpenCL device ran out of memory (or of resources for a launch)."""
 
 
 @dataclass
@@ -209,13 +205,13 @@ class Device(BaseDevice):
     # -- memory --------------------------------------------------------------------------------
     def allocate(self, nbytes: int) -> Any:
         if nbytes > self.max_alloc:
-            raise CLMemoryError(f"{self.name}: cannot allocate {nbytes} bytes, more than the "
+            raise DeviceMemoryError(f"{self.name}: cannot allocate {nbytes} bytes, more than the "
                                 f"device's largest allocation ({self.max_alloc} bytes)")
         try:
             return self.pool.allocate(max(nbytes, 1))
         except self.cl.Error as exc:
             if _is_out_of_memory(self.cl, exc) or isinstance(exc, self.cl.MemoryError):
-                raise CLMemoryError(f"{self.name}: out of device memory allocating {nbytes} "
+                raise DeviceMemoryError(f"{self.name}: out of device memory allocating {nbytes} "
                                     f"bytes ({exc})") from None
             raise
 
@@ -247,12 +243,12 @@ class Device(BaseDevice):
 
     @contextlib.contextmanager
     def _memory_errors(self, what: str) -> Iterator[None]:
-        """Turn the driver's out-of-memory codes into CLMemoryError (a MemoryError)."""
+        """Turn the driver's out-of-memory codes into DeviceMemoryError (a MemoryError)."""
         try:
             yield
         except self.cl.Error as exc:
             if _is_out_of_memory(self.cl, exc):
-                raise CLMemoryError(f"{self.name}: out of device memory {what} ({exc})") \
+                raise DeviceMemoryError(f"{self.name}: out of device memory {what} ({exc})") \
                     from None
             raise
 
