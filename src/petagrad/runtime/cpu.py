@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import mmap
+from collections import OrderedDict
 import os
 import sys
 from pathlib import Path
@@ -52,25 +53,36 @@ def runtime_source(name: str) -> str:
 
 class HostPool:
     """Freed host buffers kept for reuse, by size: a fresh large buffer costs a page fault
-    per 4 KiB on first touch, which dominates memory-bound kernels. Bounded in bytes."""
+    per 4 KiB on first touch, which dominates memory-bound kernels. Bounded in bytes; when
+    full, the buffers freed longest ago make room, so the pool follows the working set."""
 
     def __init__(self, limit_bytes: int = 1 << 30):
         self.limit = limit_bytes
         self.held = 0
-        self.free: dict[int, list[np.ndarray]] = {}
+        self.free: OrderedDict[int, list[np.ndarray]] = OrderedDict()  # oldest size first
 
     def take(self, nbytes: int) -> np.ndarray | None:
         bucket = self.free.get(nbytes)
-        if bucket:
-            self.held -= nbytes
-            return bucket.pop()
-        return None
+        if not bucket:
+            return None
+        self.held -= nbytes
+        array = bucket.pop()
+        if not bucket:
+            del self.free[nbytes]
+        return array
 
     def give(self, array: np.ndarray) -> None:
         nbytes = array.nbytes
-        if nbytes < 4096 or self.held + nbytes > self.limit:
+        if nbytes < 4096 or nbytes > self.limit:
             return
+        while self.held + nbytes > self.limit:
+            size, bucket = next(iter(self.free.items()))
+            bucket.pop(0)
+            self.held -= size
+            if not bucket:
+                del self.free[size]
         self.free.setdefault(nbytes, []).append(array)
+        self.free.move_to_end(nbytes)
         self.held += nbytes
 
 
