@@ -50,7 +50,7 @@ class CRenderer(CStyleRenderer):
         parallel_outer = work >= PARALLEL_MIN_WORK and not split_reduce and out_size > 1
 
         names: dict[int, str] = {}
-        out_index = self.index_of_output(shape, out_axes, coords)
+        out_index = self.output_index(coords, out_axes, shape)
         depth = 1
         for k, d in enumerate(out_axes):
             pad = "  " * depth
@@ -86,16 +86,6 @@ class CRenderer(CStyleRenderer):
             lines.append("  " * depth + "}")
         lines.append("}")
         return "\n".join(lines) + "\n"
-
-    def index_of_output(self, shape: tuple[int, ...], out_axes: list[int],
-                        coords: list[str]) -> str:
-        terms = []
-        step = 1
-        for d in reversed(out_axes):
-            if shape[d] != 1:
-                terms.append(coords[d] if step == 1 else f"{coords[d]} * {step}")
-            step *= shape[d]
-        return " + ".join(reversed(terms)) if terms else "0"
 
     def reduce_loop(self, reduce, inner, names, coords, shape, red_axes, pad, acc,
                     first_range=None) -> list[str]:

@@ -163,6 +163,17 @@ class CStyleRenderer:
             terms.append(coord if stride == 1 else f"{coord} * {stride}")
         return " + ".join(terms) if terms else "0"
 
+    def output_index(self, coords: list[str], out_axes: list[int],
+                     shape: tuple[int, ...]) -> str:
+        """The row-major index in the (contiguous) output of the output coordinates."""
+        terms = []
+        step = 1
+        for d in reversed(out_axes):
+            if shape[d] != 1:
+                terms.append(coords[d] if step == 1 else f"{coords[d]} * {step}")
+            step *= shape[d]
+        return " + ".join(reversed(terms)) if terms else "0"
+
     def valid(self, view: View, coords: list[str]) -> str:
         """A C condition for coordinates inside the view's mask ("1" when there is none)."""
         if view.mask is None:

@@ -364,17 +364,6 @@ class OpenCLRenderer(CStyleRenderer):
             step *= shape[d]
         return lines
 
-    def output_index(self, coords: list[str], out_axes: list[int],
-                     shape: tuple[int, ...]) -> str:
-        """The row-major index in the output of the given output coordinates."""
-        terms = []
-        step = 1
-        for d in reversed(out_axes):
-            if shape[d] != 1:
-                terms.append(coords[d] if step == 1 else f"{coords[d]} * {step}")
-            step *= shape[d]
-        return " + ".join(reversed(terms)) if terms else "0"
-
     def accumulate(self, reduce: Expr, inner: list[Expr], names: dict[int, str],
                    coords: list[str], counter: str, lo: str, hi: str, unroll: int,
                    declare: Callable[[str, str], list[str]], pad: str) -> list[str]:
