@@ -989,6 +989,10 @@ def _max_pool(fn: str, nd: int, input: Tensor, kernel_size: Any, stride: Any, pa
     kernel, stride, padding, dilation = _pool_params(fn, nd, kernel_size, stride, padding,
                                                      dilation)
     out = _pool_out(fn, x, kernel, stride, padding, dilation, ceil_mode)
+    if (not return_indices and tuple(stride) == tuple(kernel) and not any(padding)
+            and all(d == 1 for d in dilation)
+            and all(o * k == s for o, k, s in zip(out, kernel, x.shape[2:]))):
+        return _unbatch(_max_pool_tiles(x, kernel), added)
     pads = [(p, p) for p in padding]
     lowest = dtypes.min_value(x.dtype)
     views = _windows(x, kernel, stride, dilation, pads, out, lowest)
@@ -1025,6 +1029,30 @@ def _max_pool(fn: str, nd: int, input: Tensor, kernel_size: Any, stride: Any, pa
         if return_indices:
             return _unbatch(result, added), _unbatch(index, added)
     return _unbatch(result, added)
+
+
+def _max_pool_tiles(x: Tensor, kernel: Sequence[int]) -> Tensor:
+    """Max pooling over windows that tile the input exactly (stride == kernel, no padding):
+    each window becomes one trailing axis of a view, so the forward is one reduce and the
+    backward one select, instead of a strided pass per window offset."""
+    n, c, spatial = x.shape[0], x.shape[1], x.shape[2:]
+    nd = len(kernel)
+    tiles = tuple(s // k for s, k in zip(spatial, kernel))
+    split = pg.reshape(x, (n, c) + tuple(v for t, k in zip(tiles, kernel) for v in (t, k)))
+    order = (0, 1) + tuple(2 + 2 * d for d in range(nd)) + tuple(3 + 2 * d for d in range(nd))
+    size = math.prod(kernel)
+    windows = pg.reshape(pg.permute(split, order), (n, c) + tiles + (size,))
+    best = pg.max(windows.detach(), axis=-1, keepdims=True)
+    if not _grad_on(x):
+        return pg.reshape(best, (n, c) + tiles)
+    # The first maximum in window order takes the whole gradient, as in torch (an
+    # elementwise max would split it between ties, e.g. the zeros after a relu).
+    hit = windows.detach() == best
+    if x.dtype.is_float:
+        hit = hit | pg.isnan(windows.detach())
+    first = pg.argmax(hit, axis=-1, keepdims=True)
+    chosen = _arange(size, x.device) == first
+    return pg.sum(pg.where(chosen, windows, 0), axis=-1)
 
 
 def max_pool1d(input: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None = None,
