@@ -25,7 +25,7 @@ def load_example():
     try:
         spec.loader.exec_module(module)
     except (ImportError, AttributeError) as exc:
-        pytest.skip(f"examples/mnist.py cannot be imported yet: {exc}")
+        pytest.skip(f"examples/mnist.py cannot be imported: {exc}")
     return module
 
 

@@ -79,7 +79,9 @@ def _flatten_outputs(result: Any) -> tuple[list, Callable[[list], Any]]:
 class _Replay:
     """A captured step: launches with input and output buffers remapped per call."""
 
-    def __init__(self, capture: _Capture, input_buffers: list, outputs: list):
+    def __init__(self, capture: _Capture, input_buffers: list, outputs: list,
+                 rebuild: Callable[[list], Any]):
+        self.rebuild = rebuild
         self.launches = capture.launches
         self.input_slots = {id(b): i for i, b in enumerate(input_buffers)}
         self.output_nodes = [(o.node.base, o.node) for o in outputs]
@@ -89,7 +91,7 @@ class _Replay:
             if id(base.buffer) in produced and id(base.buffer) not in self.input_slots:
                 self.output_slots[id(base.buffer)] = j
 
-    def __call__(self, inputs: list, rebuild: Callable[[list], Any]) -> Any:
+    def __call__(self, inputs: list) -> Any:
         from petagrad.runtime.device import get_device
         from petagrad.tensor import Tensor
         mapping: dict[int, Any] = {}
@@ -115,7 +117,7 @@ class _Replay:
                 view = Node(node.op, node.dtype, node.shape, (new_base,), node.device,
                             view=node.view, steps=node.steps)
                 results.append(Tensor(view))
-        return rebuild(results)
+        return self.rebuild(results)
 
 
 def jit(fn: Callable) -> Callable:
@@ -131,7 +133,7 @@ def jit(fn: Callable) -> Callable:
         key = _signature(tensors)
         replay: Optional[_Replay] = replays.get(key)
         if replay is not None:
-            return replay(tensors, replay_rebuild[key])
+            return replay(tensors)
         count = calls.get(key, 0) + 1
         calls[key] = count
         with _Capture() as capture:
@@ -155,10 +157,8 @@ def jit(fn: Callable) -> Callable:
                                f"cannot be replayed")
             return result
         input_buffers = [t.node.base.buffer for t in tensors]
-        replays[key] = _Replay(capture, input_buffers, outputs)
-        replay_rebuild[key] = rebuild
+        replays[key] = _Replay(capture, input_buffers, outputs, rebuild)
         return result
 
-    replay_rebuild: dict[tuple, Callable[[list], Any]] = {}
     wrapper.reset = lambda: (replays.clear(), calls.clear(), last_kernels.clear())  # type: ignore
     return wrapper

@@ -29,7 +29,7 @@ KERNEL_COUNT = {"launched": 0}
 class Launch:
     """One replayable device operation: a kernel run or a cross-device copy."""
 
-    __slots__ = ("device", "kernel", "output", "inputs", "source_device", "node", "runner")
+    __slots__ = ("device", "kernel", "output", "inputs", "source_device", "element", "runner")
 
     def __init__(self, device: Any, kernel: Any, output: Any, inputs: list, node: Node,
                  source_device: Any = None):
@@ -37,13 +37,13 @@ class Launch:
         self.kernel = kernel  # None for a copy from source_device
         self.output = output
         self.inputs = inputs
-        self.node = (node.dtype, node.size)
+        self.element = (node.dtype, node.size)  # the output's dtype and element count
         self.source_device = source_device
         self.runner: Optional[Callable[[Any, list], None]] = None
 
     def run(self, output: Any, inputs: list) -> None:
         if self.kernel is None:
-            host = self.source_device.copy_out(inputs[0], *self.node)
+            host = self.source_device.copy_out(inputs[0], *self.element)
             self.device.copy_in(output, host)
             return
         if self.runner is None:  # looked up once: replays skip the program cache
@@ -92,7 +92,7 @@ def run_launch(launch: Launch, output: Any, inputs: list) -> None:
     launch.device.synchronize()
     elapsed = time.perf_counter() - start
     KERNEL_COUNT["launched"] += launch.kernel is not None
-    dtype, size = launch.node
+    dtype, size = launch.element
     moved = size * dtype.itemsize + sum(_nbytes(b) for b in inputs)
     name = launch.kernel.name if launch.kernel is not None else "copy"
     print(f"launch {name:<32} on {launch.device.name:<6} {elapsed * 1e6:9.1f} us "
