@@ -3,11 +3,13 @@
     python examples/mnist.py                        # scikit-learn's 8x8 digits (offline)
     python examples/mnist.py --data DIR --save w.safetensors
 
-With `--data DIR` (or PETAGRAD_MNIST=DIR) it reads the MNIST IDX files in DIR
-(t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz: the 10,000-image test split),
-trains on images 0-7999 and reports accuracy on 8000-9999. Without data it trains on the
-1,797 8x8 digits bundled with scikit-learn (the last 297 held out). The training step runs
-under @pg.jit: captured on its second call, then replayed.
+With `--data DIR` (or PETAGRAD_MNIST=DIR) it reads the MNIST IDX files in DIR, each either
+gzipped (`.gz`) or not. When the training split is there (train-images-idx3-ubyte,
+train-labels-idx1-ubyte) it trains on its 60,000 images and reports accuracy on the 10,000
+of the test split (t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte). When only the test split
+is there, it trains on its images 0-7999 and reports accuracy on 8000-9999. Without data it
+trains on the 1,797 8x8 digits bundled with scikit-learn (the last 297 held out). The
+training step runs under @pg.jit: captured on its second call, then replayed.
 """
 from __future__ import annotations
 
@@ -25,13 +27,66 @@ from petagrad.nn import functional as F
 from petagrad.runtime.ccompiler import COMPILE_STATS
 
 
+# kind -> (file name after "train-" or "t10k-", the IDX magic number: uint8 data, 3 or 1 dims)
+IDX_FILES = {"images": ("images-idx3-ubyte", 2051), "labels": ("labels-idx1-ubyte", 2049)}
+
+
+def find_idx(folder: Path, split: str, kind: str) -> Path | None:
+    """The file of one MNIST split ("train" or "t10k") and kind, gzipped or not."""
+    for name in (f"{split}-{IDX_FILES[kind][0]}", f"{split}-{IDX_FILES[kind][0]}.gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def mnist_files(folder: Path) -> dict[tuple[str, str], Path]:
+    """The IDX files --data uses, by (split, kind): the train split when both of its files
+    are there, and always the t10k split (held out, or both roles without a train split)."""
+    found = {(split, kind): find_idx(folder, split, kind)
+             for split in ("train", "t10k") for kind in IDX_FILES}
+    if found["t10k", "images"] is None or found["t10k", "labels"] is None:
+        present = sorted(path.name for path in found.values() if path is not None)
+        raise FileNotFoundError(
+            f"no MNIST test split in {folder}: expected t10k-images-idx3-ubyte and "
+            f"t10k-labels-idx1-ubyte (optionally .gz); found {present or 'neither'}")
+    if found["train", "images"] is None or found["train", "labels"] is None:
+        del found["train", "images"], found["train", "labels"]
+    return found
+
+
+def read_idx(path: Path, kind: str) -> np.ndarray:
+    """One IDX file's uint8 array: images (n, rows, cols) or labels (n,). The header is
+    checked so that a truncated or mislabelled file fails here, naming the file."""
+    with (gzip.open(path) if path.suffix == ".gz" else open(path, "rb")) as handle:
+        data = handle.read()
+    magic = int.from_bytes(data[:4], "big")
+    if magic != IDX_FILES[kind][1]:
+        raise ValueError(f"{path}: IDX magic number {magic}, expected {IDX_FILES[kind][1]}")
+    ndim = magic & 0xFF
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    offset = 4 + 4 * ndim
+    if len(data) - offset != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says shape {tuple(dims)}, "
+                         f"which needs {int(np.prod(dims))} bytes; the file has "
+                         f"{len(data) - offset}")
+    return np.frombuffer(data, np.uint8, offset=offset).reshape(dims)
+
+
 def load_mnist(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    images = gzip.open(folder / "t10k-images-idx3-ubyte.gz").read()
-    labels = gzip.open(folder / "t10k-labels-idx1-ubyte.gz").read()
-    x = np.frombuffer(images, np.uint8, offset=16).reshape(-1, 1, 28, 28)
-    y = np.frombuffer(labels, np.uint8, offset=8).astype(np.int64)
-    x = (x.astype(np.float32) / 255.0 - 0.1307) / 0.3081
-    return x[:8000], y[:8000], x[8000:], y[8000:]
+    """(x_train, y_train, x_test, y_test), images normalised with MNIST's mean and std."""
+    files = mnist_files(folder)
+    arrays = {}
+    for split in ("train", "t10k"):
+        if (split, "images") in files:
+            x = read_idx(files[split, "images"], "images")[:, None].astype(np.float32)
+            y = read_idx(files[split, "labels"], "labels").astype(np.int64)
+            if len(x) != len(y):
+                raise ValueError(f"{split} split in {folder}: {len(x)} images, {len(y)} labels")
+            arrays[split] = ((x / 255.0 - 0.1307) / 0.3081, y)
+    x_test, y_test = arrays["t10k"]
+    if "train" in arrays:
+        return (*arrays["train"], x_test, y_test)
+    return x_test[:8000], y_test[:8000], x_test[8000:], y_test[8000:]
 
 
 def load_small_digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -84,18 +139,27 @@ def evaluate(model: Net, x: np.ndarray, y: np.ndarray, batch: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("PETAGRAD_MNIST"),
-                        help="folder with the MNIST IDX .gz files (default: $PETAGRAD_MNIST)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0)
+                        help="folder with MNIST IDX files, .gz or not: train-* (if there) "
+                        "to train, t10k-* to test (default: $PETAGRAD_MNIST)")
+    parser.add_argument("--epochs", type=int, default=3, help="passes over the training set")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per step")
+    parser.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate")
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights and batch order")
     parser.add_argument("--save", help="write the trained weights to this .safetensors file")
     args = parser.parse_args()
 
     pg.manual_seed(args.seed)
-    data = load_mnist(Path(args.data)) if args.data else load_small_digits()
+    if args.data:
+        try:
+            data = load_mnist(Path(args.data))
+            names = ", ".join(path.name for path in mnist_files(Path(args.data)).values())
+        except (OSError, ValueError) as exc:  # a wrong folder or file: say so, no traceback
+            raise SystemExit(f"mnist.py: {exc}") from None
+        source = f"MNIST from {args.data} ({names})"
+    else:
+        data = load_small_digits()
+        source = "scikit-learn 8x8 digits"
     x_train, y_train, x_test, y_test = data
-    source = f"MNIST from {args.data}" if args.data else "scikit-learn 8x8 digits"
     print(f"{source}: {len(x_train)} training images, {len(x_test)} held out, "
           f"device {pg.Tensor([0]).device}")
 

@@ -1,4 +1,4 @@
-"""Correctness of the hand-written GEMM in csrc/gemm.c against NumPy.
+"""Correctness of the hand-written GEMM in src/petagrad/csrc/gemm.c against NumPy.
 
 The C file is compiled on its own into a shared library (same flags the runtime uses) and
 called through cffi in ABI mode, with arbitrary element strides: transposed, broadcast
@@ -18,7 +18,7 @@ import pytest
 
 cffi = pytest.importorskip("cffi")
 
-SRC = Path(__file__).resolve().parents[1] / "csrc" / "gemm.c"
+SRC = Path(__file__).resolve().parents[1] / "src" / "petagrad" / "csrc" / "gemm.c"
 FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fopenmp", "-fwrapv", "-fno-math-errno"]
 CDEF = """
 void pg_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K,
@@ -106,7 +106,7 @@ def builds(tmp_path_factory) -> dict[str, Gemm | str]:
     """Build the default library and the variants: name -> Gemm, or a reason to skip."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
-        pytest.skip("no C compiler (cc/gcc) on PATH: cannot build csrc/gemm.c")
+        pytest.skip("no C compiler (cc/gcc) on PATH: cannot build petagrad/csrc/gemm.c")
     out = tmp_path_factory.mktemp("gemm_c")
     result: dict[str, Gemm | str] = {k: r for k in VARIANTS if (r := _variant_skip_reason(k))}
     jobs = {"native": [], **{k: v for k, v in VARIANTS.items() if k not in result}}

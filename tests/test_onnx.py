@@ -169,15 +169,6 @@ def test_wrong_shape_dtype_missing_and_unknown_inputs() -> None:
         loaded(good, good, good)
 
 
-def test_symbolic_dims_must_agree() -> None:
-    model = make_model([helper.make_node("Add", ["x", "y"], ["z"])],
-                       [vi("x", F, ["n", 3]), vi("y", F, ["n", 3])], [vi("z", F, ["n", 3])])
-    loaded = petagrad.onnx.load(model)
-    assert loaded(np.ones((4, 3), np.float32), np.ones((4, 3), np.float32))["z"].shape == (4, 3)
-    with pytest.raises(ValueError, match="n=5"):
-        loaded(np.ones((4, 3), np.float32), np.ones((5, 3), np.float32))
-
-
 # -- external data -------------------------------------------------------------------------
 def _external_model(tmp_path, location: str) -> str:
     weight = np.arange(6, dtype=np.float32).reshape(2, 3)

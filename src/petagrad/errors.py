@@ -41,3 +41,7 @@ class DeviceError(RuntimeError):
 
 class DeviceMemoryError(MemoryError):
     """A device ran out of memory (or of resources for a launch)."""
+
+
+class JitError(RuntimeError):
+    """The step JIT cannot capture or replay a function (and will not replay stale work)."""

@@ -375,18 +375,27 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 def _check_labels(fn: str, target: Tensor, classes: int, ignore_index: int | None) -> None:
-    values = _host_labels(target)
-    if values is None:
+    def check(values: np.ndarray) -> None:
+        bad = (values < 0) | (values >= classes)
+        if ignore_index is not None:
+            bad &= values != ignore_index
+        if bad.any():
+            label = int(values[bad].reshape(-1)[0])
+            raise IndexError(f"{fn}: target {label} is out of bounds for {classes} classes "
+                             f"(expected class indices in [0, {classes - 1}]"
+                             + (f" or ignore_index={ignore_index})" if ignore_index is not None
+                                else ")"))
+
+    if _capturing():
+        # under the step JIT the check is recorded with the capture and runs again on every
+        # replay, on that call's labels, before the launches after this point
+        from petagrad.engine.jit import host_check
+        if target.size and (target.node.base.realized or target.size <= 1 << 16):
+            host_check(target, check)
         return
-    bad = (values < 0) | (values >= classes)
-    if ignore_index is not None:
-        bad &= values != ignore_index
-    if bad.any():
-        label = int(values[bad].reshape(-1)[0])
-        raise IndexError(f"{fn}: target {label} is out of bounds for {classes} classes "
-                         f"(expected class indices in [0, {classes - 1}]"
-                         + (f" or ignore_index={ignore_index})" if ignore_index is not None
-                            else ")"))
+    values = _host_labels(target)
+    if values is not None:
+        check(values)
 
 
 def _class_hits(target: Tensor, classes: int, class_dim: int, ndim: int) -> Tensor:

@@ -12,6 +12,13 @@ This package sits on top of petagrad: it imports only what a user can import.
 """
 from __future__ import annotations
 
+try:
+    import onnx  # noqa: F401
+except ImportError as exc:
+    raise ImportError("petagrad.onnx (and its command line, python -m petagrad.onnx) needs "
+                      "the onnx package, which is not installed: pip install petagrad[onnx] "
+                      "(in a checkout: pip install -e '.[onnx]')", name="onnx") from exc
+
 from petagrad.onnx.model import OnnxModel, ValueSpec, load
 from petagrad.onnx.registry import OpContext, register, supported_ops
 

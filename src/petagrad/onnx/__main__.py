@@ -3,16 +3,21 @@
     python -m petagrad.onnx model.onnx                       # inputs, outputs, operators
     python -m petagrad.onnx model.onnx --run                 # random inputs, output checksums
     python -m petagrad.onnx model.onnx --run --input x=x.npy # inputs from .npy files
+    python -m petagrad.onnx model.onnx --input in.npz --output out.npz
+                                           # inputs by name from .npz, outputs to .npz
     python -m petagrad.onnx model.onnx --bench 50            # median latency, kernels/run
     python -m petagrad.onnx model.onnx --run --dim batch=8   # size of a dynamic dimension
     python -m petagrad.onnx model.onnx --run --device CL     # another petagrad device
 
+Needs the onnx extra (`pip install petagrad[onnx]`); without it importing petagrad.onnx
+raises an ImportError saying so.
 Imports: numpy, onnx, petagrad (public API), petagrad.onnx.
 """
 from __future__ import annotations
 
 import argparse
 import collections
+import os
 import statistics
 import sys
 import time
@@ -55,10 +60,11 @@ def _shape(spec: ValueSpec, dims: dict[str, int]) -> tuple[int, ...]:
         elif isinstance(dim, str) and dim in dims:
             shape.append(dims[dim])
         else:
-            label = dim if isinstance(dim, str) else f"axis {axis}"
+            how = f"--dim {dim}=N" if isinstance(dim, str) else \
+                f"--input {spec.name}=FILE.npy, as the dimension has no name"
+            label = dim if isinstance(dim, str) else f"of axis {axis}"
             print(f"note: input {spec.name!r} dimension {label} is dynamic; using 1 "
-                  f"(set it with --dim {dim if isinstance(dim, str) else 'NAME'}=N)",
-                  file=sys.stderr)
+                  f"(set it with {how})", file=sys.stderr)
             shape.append(1)
     return tuple(shape)
 
@@ -94,27 +100,101 @@ def describe(model: OnnxModel, out: Any = None) -> None:
     print(f"operators ({sum(ops.values())} nodes): {listed}", file=out)
 
 
-def _feeds(model: OnnxModel, args: argparse.Namespace) -> dict[str, np.ndarray]:
-    files = _parse_pairs(args.input, "--input")
-    dims = {name: int(value) for name, value in _parse_pairs(args.dim, "--dim").items()}
-    unknown = sorted(set(files) - set(model.inputs) - set(model.optional_inputs))
+def _read_array(path: str) -> np.ndarray | dict[str, np.ndarray]:
+    """A .npy file's array, or a .npz file's arrays by name (no pickled objects: loading
+    one runs code from the file)."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"error: cannot read input file {path!r}: {exc}") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            return {name: loaded[name] for name in loaded.files}
+    return loaded
+
+
+def _archive_inputs(model: OnnxModel, path: str,
+                    arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A .npz file's arrays mapped to input names: by their own names, or for the unnamed
+    arr_0, arr_1, ... that np.savez(path, a, b) writes, by position."""
+    names = model.input_names + list(model.optional_inputs)
+    mapped = {}
+    for key, array in arrays.items():
+        if key in names:
+            mapped[key] = array
+        elif key.startswith("arr_") and key[4:].isdigit() and \
+                int(key[4:]) < len(model.input_names):
+            mapped[model.input_names[int(key[4:])]] = array
+        else:
+            raise SystemExit(f"error: {path!r} holds an array named {key!r}, but the model "
+                             f"has no such input; its inputs are {model.input_names}")
+    return mapped
+
+
+def _given_inputs(model: OnnxModel, items: Sequence[str]) -> dict[str, np.ndarray]:
+    given = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or os.path.isfile(item):  # a bare FILE.npz: every array in it, by name
+            arrays = _read_array(item)
+            if not isinstance(arrays, dict):
+                raise SystemExit(f"error: --input {item!r} is a .npy file; give it as "
+                                 f"--input NAME={item} (the model's inputs are "
+                                 f"{model.input_names})")
+            given.update(_archive_inputs(model, item, arrays))
+            continue
+        if not name:
+            raise SystemExit(f"error: --input must look like NAME=FILE.npy or FILE.npz, "
+                             f"got {item!r}")
+        array = _read_array(path)
+        if isinstance(array, dict):  # NAME=FILE.npz: the array of that name, or the only one
+            if name in array:
+                array = array[name]
+            elif len(array) == 1:
+                array = next(iter(array.values()))
+            else:
+                raise SystemExit(f"error: {path!r} holds arrays {sorted(array)}, none named "
+                                 f"{name!r}")
+        given[name] = array
+    unknown = sorted(set(given) - set(model.inputs) - set(model.optional_inputs))
     if unknown:
         raise SystemExit(f"error: the model has no inputs named {unknown}; its inputs are "
                          f"{model.input_names}")
+    return given
+
+
+def _feeds(model: OnnxModel, args: argparse.Namespace) -> dict[str, np.ndarray]:
+    given = _given_inputs(model, args.input)
+    dims = {name: int(value) for name, value in _parse_pairs(args.dim, "--dim").items()}
     rng = np.random.default_rng(args.seed)
-    feeds = {}
-    for name, spec in model.inputs.items():
-        feeds[name] = np.load(files[name]) if name in files else \
-            random_input(spec, dims, rng)
-    for name, path in files.items():
-        feeds.setdefault(name, np.load(path))
+    feeds = {name: given[name] if name in given else random_input(spec, dims, rng)
+             for name, spec in model.inputs.items()}
+    feeds.update(given)  # optional inputs given explicitly
     return feeds
+
+
+def _host(value: Any) -> np.ndarray:
+    return value.numpy() if isinstance(value, pg.Tensor) else np.asarray(value)
+
+
+def save_outputs(path: str, outputs: dict[str, Any]) -> int:
+    """Write the outputs to a .npz file by output name; a sequence output's elements are
+    written as NAME[0], NAME[1], ... Returns the number of arrays written."""
+    arrays = {}
+    for name, value in outputs.items():
+        if isinstance(value, list):
+            arrays.update({f"{name}[{i}]": _host(v) for i, v in enumerate(value)})
+        else:
+            arrays[name] = _host(value)
+    with open(path, "wb") as handle:  # a file object: np.savez would append .npz to a name
+        np.savez(handle, **arrays)
+    return len(arrays)
 
 
 def _checksum(value: Any) -> str:
     if isinstance(value, list):
         return f"sequence of {len(value)}"
-    array = value.numpy() if isinstance(value, pg.Tensor) else np.asarray(value)
+    array = _host(value)
     if array.dtype.kind in "fiub":
         data = array.astype(np.float64)
         return (f"shape {tuple(array.shape)} {array.dtype} sum {data.sum():.6g} "
@@ -128,8 +208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                  "with petagrad.")
     parser.add_argument("model", help="path of the .onnx file")
     parser.add_argument("--run", action="store_true", help="run once and print checksums")
-    parser.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
-                        help="an input from a .npy file (random data otherwise)")
+    parser.add_argument("--input", action="append", default=[],
+                        metavar="NAME=FILE.npy|FILE.npz",
+                        help="an input from a .npy file, or every input named in a .npz "
+                        "file; inputs not given get random data")
+    parser.add_argument("--output", metavar="FILE.npz",
+                        help="run once and write the outputs to this .npz file, by name")
     parser.add_argument("--bench", type=int, default=0, metavar="N",
                         help="time N runs: median latency, kernels per run, compile time")
     parser.add_argument("--device", default=None, help="petagrad device (CPU, CL, NUMPY)")
@@ -148,16 +232,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_s = time.perf_counter() - start
     describe(model)
     print(f"loaded in {load_s * 1000:.1f} ms on {model.device}")
-    if not (args.run or args.bench):
+    if not (args.run or args.bench or args.output):
         return 0
     feeds = _feeds(model, args)
     compile_before = _compile_seconds()
     start = time.perf_counter()
-    outputs = model(feeds)
+    try:
+        outputs = model(feeds)
+    except (ValueError, TypeError) as exc:  # inputs of the wrong shape or type
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     first_s = time.perf_counter() - start
     print(f"first run: {first_s * 1000:.1f} ms (includes compiling kernels)")
     for name, value in outputs.items():
         print(f"  {name}: {_checksum(value)}")
+    if args.output:
+        count = save_outputs(args.output, outputs)
+        print(f"wrote {count} output arrays to {args.output}")
     if args.bench:
         tensors = {n: pg.Tensor(v, device=model.device).realize() if v.dtype.kind != "O"
                    else v for n, v in feeds.items()}

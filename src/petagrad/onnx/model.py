@@ -11,6 +11,7 @@ Imports: numpy, onnx, petagrad (public API), petagrad.onnx.
 """
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ ModelSource = str | os.PathLike | bytes | bytearray | onnx.ModelProto
 @dataclass(frozen=True)
 class ValueSpec:
     """A declared graph input or output: its name, shape (ints, dim names or None where
-    unknown; None for the whole shape when the rank is unknown) and element type."""
+    unknown, which a declared -1 or 0 also means; None for the whole shape when the rank is
+    unknown) and element type. Named and unknown dims accept any size."""
 
     name: str
     shape: tuple[Dim, ...] | None
@@ -60,7 +62,10 @@ def _spec(info: onnx.ValueInfoProto) -> ValueSpec:
     if tensor_type.HasField("shape"):
         dims: list[Dim] = []
         for dim in tensor_type.shape.dim:
-            if dim.HasField("dim_value"):
+            # -1 (PaddleOCR's exports) and 0 (some converters) mean "unknown", like a
+            # missing dim; onnxruntime treats 0 as a literal size, but refusing every
+            # other size there rejects real models and accepting them cannot go wrong
+            if dim.HasField("dim_value") and dim.dim_value > 0:
                 dims.append(int(dim.dim_value))
             elif dim.HasField("dim_param") and dim.dim_param:
                 dims.append(dim.dim_param)
@@ -118,6 +123,39 @@ def _check_external(model: onnx.ModelProto, base_dir: str) -> None:
         info = {entry.key: entry.value for entry in tensor.external_data}
         check_external_location(info.get("location", ""), base_dir,
                                 f"initializer {tensor.name!r}")
+
+
+@functools.cache
+def newest_opsets() -> dict[str, int]:
+    """The newest opset of each domain the installed onnx package defines: the versions
+    whose operator schemas (and node tests) petagrad.onnx is checked against. onnxruntime
+    likewise refuses an opset newer than it was built for."""
+    newest: dict[str, int] = {}
+    for schema in onnx.defs.get_all_schemas_with_history():
+        domain = canonical_domain(schema.domain)
+        newest[domain] = max(newest.get(domain, 1), schema.since_version)
+    newest[""] = onnx.defs.onnx_opset_version()
+    return newest
+
+
+def check_opsets(model: onnx.ModelProto) -> None:
+    """Refuse, at load, an opset import that no operator could be resolved against: below 1
+    in any domain, or newer than the installed onnx package defines for a domain it knows.
+    Domains onnx does not know (com.microsoft, custom ones) are checked node by node."""
+    imports = [(o.domain, o.version, "the model") for o in model.opset_import]
+    imports += [(o.domain, o.version, f"function {f.name!r}")
+                for f in model.functions for o in f.opset_import]
+    for domain, version, where in imports:
+        name = canonical_domain(domain) or "ai.onnx"
+        if version < 1:
+            raise ValueError(f"{where} imports opset {version} of domain {name!r}: opset "
+                             f"versions start at 1")
+        newest = newest_opsets().get(canonical_domain(domain))
+        if newest is not None and version > newest:
+            raise NotImplementedError(
+                f"{where} imports opset {version} of domain {name!r}, but petagrad.onnx "
+                f"supports opsets 1 to {newest} of that domain (those onnx "
+                f"{onnx.__version__} defines)")
 
 
 def _check(model: onnx.ModelProto, path: str = "") -> None:
@@ -186,17 +224,16 @@ class OnnxModel:
             raise ValueError(f"missing required inputs {missing}: the model's inputs are "
                              + ", ".join(str(s) for s in self.inputs.values()))
         bound: dict[str, Any] = {}
-        dims: dict[str, tuple[int, str]] = {}
         for name, value in given.items():
             spec = self.inputs.get(name) or self.optional_inputs[name]
             if value is None:
                 if spec.kind == "optional":
                     bound[name] = None
                 continue
-            bound[name] = self._check_input(spec, value, dims)
+            bound[name] = self._check_input(spec, value)
         return bound
 
-    def _check_input(self, spec: ValueSpec, value: Any, dims: dict) -> Any:
+    def _check_input(self, spec: ValueSpec, value: Any) -> Any:
         if spec.kind != "tensor":
             if isinstance(value, (list, tuple)):
                 return [self._device_value(v) for v in value]
@@ -218,11 +255,6 @@ class OnnxModel:
                 if isinstance(want, int) and want != got:
                     raise ValueError(f"input {spec.name!r} expects shape {_show(spec.shape)}, "
                                      f"got shape {tuple(shape)} (axis {axis}: {got} != {want})")
-                if isinstance(want, str):
-                    seen = dims.setdefault(want, (got, spec.name))
-                    if seen[0] != got:
-                        raise ValueError(f"input {spec.name!r} has {want}={got} on axis "
-                                         f"{axis}, but input {seen[1]!r} has {want}={seen[0]}")
         return self._device_value(value)
 
     def _device_value(self, value: Any) -> Value:
@@ -314,9 +346,11 @@ def load(model: ModelSource, device: str | None = None, *, check: bool = True,
     with onnx.checker first (a failing model raises ValueError). jit: replay recorded
     kernel launches from the third call on, when the model allows it.
     Raises NotImplementedError naming the operator, domain, version and node for an
-    operator petagrad does not implement.
+    operator petagrad does not implement, and naming the domain for an opset newer than the
+    installed onnx package defines (opset 999, say).
     """
     proto, base_dir = _parse(model)
+    check_opsets(proto)
     _check_external(proto, base_dir)
     if check:
         path = os.fspath(model) if isinstance(model, (str, os.PathLike)) else ""

@@ -74,6 +74,11 @@ class ParamGroup(dict):
         if key == "lr":
             self.sync_lr()
 
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        # dict.update does not call __setitem__: route it through, so "lr" reaches the device
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
     def lr_tensor(self, device: str) -> Tensor:
         """The 0-d learning-rate tensor on `device` (float64 where supported)."""
         tensor = self._lr_tensors.get(device)
@@ -91,6 +96,14 @@ class ParamGroup(dict):
                 tensor.assign(pg.tensor(np.asarray(lr, dtype=tensor.dtype.np),
                                         dtype=tensor.dtype, device=device))
                 self._lr_written[device] = lr
+
+    def __jit_guard__(self) -> dict[str, Any]:
+        """What a `petagrad.jit` capture of a step depends on: every entry but "lr", which
+        the kernels read from the device-side lr tensors (guarded by identity instead), so
+        a schedule that changes "lr" every step keeps replaying one capture."""
+        state = {key: value for key, value in self.items() if key != "lr"}
+        state["<lr tensors>"] = self._lr_tensors
+        return state
 
     def __reduce__(self) -> Any:
         # rebuild with the values first and the lr tensors as state: the default dict
@@ -131,6 +144,20 @@ class _Counter:
         copy = self.tensor.contiguous().realize()
         return _Counter(copy, self.bases, users)
 
+    def rebase(self, bases: tuple[float, ...]) -> None:
+        """Keep the count, switch to new bases (betas changed in the group). Computed on
+        the device: a host read of the count would stop a `petagrad.jit` capture."""
+        if len(bases) + 1 != self.tensor.shape[0]:
+            self.set(float(self.step_view().item()), bases)
+            return
+        if bases:
+            like = self.tensor
+            count = like[0:1]
+            base = pg.tensor(np.asarray(bases, dtype=like.dtype.np), dtype=like.dtype,
+                             device=like.device)
+            self.tensor.assign(pg.concat([count, base ** count]))
+        self.bases = bases
+
     def set(self, step: float, bases: tuple[float, ...]) -> None:
         """Overwrite the count in place (load_state_dict, or bases changed in the group)."""
         values = [float(step)] + [float(b) ** float(step) for b in bases]
@@ -151,6 +178,9 @@ class Optimizer:
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[ParamGroup] = []
         self._counters: dict[int, _Counter] = {}
+        # ids of parameters updated at least once: a counter made later (a hyper-parameter
+        # change that needs one, such as dampening) starts at step 1, not 0
+        self._stepped: set[int] = set()
         self._counter_constants: dict[tuple, tuple[Tensor, Tensor]] = {}
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
@@ -268,6 +298,7 @@ class Optimizer:
                 counters = self._advance_counters(group, active)
                 for p in active:
                     self._update(p, p.grad, group, self.state[p], counters.get(id(p)))
+                self._stepped.update(id(p) for p in active)
         return loss
 
     def _init_state(self, p: Tensor, group: ParamGroup) -> dict[str, Any]:
@@ -286,12 +317,13 @@ class Optimizer:
         bases = self._counter_bases(group)
         if bases is None:
             return {}
-        fresh: dict[str, list[Tensor]] = {}
+        fresh: dict[tuple[str, float], list[Tensor]] = {}
         for p in active:
             if id(p) not in self._counters:
-                fresh.setdefault(p.device, []).append(p)
-        for device, params in fresh.items():
-            counter = _Counter.create(0.0, bases, device, len(params))
+                taken = 1.0 if id(p) in self._stepped else 0.0
+                fresh.setdefault((p.device, taken), []).append(p)
+        for (device, taken), params in fresh.items():
+            counter = _Counter.create(taken, bases, device, len(params))
             for p in params:
                 self._attach(p, counter)
         buckets: dict[int, list[Tensor]] = {}
@@ -305,7 +337,7 @@ class Optimizer:
                 for p in params:
                     self._attach(p, counter)
             if counter.bases != bases:
-                counter.set(float(counter.step_view().item()), bases)
+                counter.rebase(bases)
             factors, offsets = self._counter_constant(bases, counter.tensor)
             counter.advance(factors, offsets)
             for p in params:

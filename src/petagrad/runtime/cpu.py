@@ -43,12 +43,16 @@ GEMM_MIN_WORK = 4096  # below this many multiply-adds the plain loop kernel is a
 
 
 def runtime_source(name: str) -> str:
-    """The text of a hand-written C file in csrc/ (petagrad.h starts every kernel)."""
-    here = Path(__file__).resolve()
-    for folder in (here.parents[3] / "csrc", here.parents[1] / "csrc"):
-        if (folder / name).exists():
-            return (folder / name).read_text()
-    raise FileNotFoundError(f"petagrad's C source csrc/{name} is missing")
+    """The text of a hand-written C file in petagrad/csrc/ (petagrad.h starts every kernel).
+    The sources ship inside the package (package-data), so an installed wheel finds them
+    beside this module; there is no search of the checkout."""
+    path = Path(__file__).resolve().parents[1] / "csrc" / name
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"petagrad's C source {path} is missing: the installation is incomplete "
+            "(reinstall petagrad; the wheel ships petagrad/csrc/*.h and *.c)") from None
 
 
 class HostPool:

@@ -229,8 +229,12 @@ def topk(inputs: list, attrs: dict, ctx: OpContext) -> tuple:
     data = ctx.host(x)
     if not 0 <= k <= data.shape[axis]:
         raise ctx.fail(f"k={k} is out of range for axis {axis} of shape {data.shape}")
-    # a stable sort keeps equal values in index order, as ONNX asks
-    if largest:
+    # A stable sort keeps equal values in index order, as ONNX asks. NaN ranks above every
+    # number, as in onnxruntime: first (in index order) for largest=1, last for largest=0,
+    # where NumPy's argsort already puts it.
+    if largest and data.dtype.kind == "f":
+        order = np.lexsort((-data, ~np.isnan(data)), axis=axis)
+    elif largest:
         order = np.argsort(_descending_key(data), axis=axis, kind="stable")
     else:
         order = np.argsort(data, axis=axis, kind="stable")
@@ -242,8 +246,7 @@ def topk(inputs: list, attrs: dict, ctx: OpContext) -> tuple:
 
 
 def _descending_key(data: np.ndarray) -> np.ndarray:
-    if data.dtype.kind == "f":
-        return -data
+    """A key whose ascending order is the descending order of integers or booleans."""
     if data.dtype.kind == "u":
         return np.iinfo(data.dtype).max - data
     return ~data  # bitwise not reverses the order of signed integers and of booleans
