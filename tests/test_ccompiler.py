@@ -266,13 +266,18 @@ def test_cache_dir_created_private(tmp_path: Path) -> None:
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
 
 
-def test_cache_dir_tightened(tmp_path: Path) -> None:
+def test_open_cache_dir_is_not_chmodded_but_replaced(tmp_path: Path) -> None:
+    # A directory petagrad did not create is never chmod-ed (it may be shared on purpose);
+    # one that others can write is not used: a private fallback is, with a warning.
     target = tmp_path / "open"
     target.mkdir()
     target.chmod(0o775)
     with config.Context(cache_dir=str(target)):
-        ccompiler.cache_dir()
-    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+        with pytest.warns(RuntimeWarning, match="writable by group or others"):
+            used = ccompiler.cache_dir()
+    assert used != target and not used.is_relative_to(target)
+    assert stat.S_IMODE(used.stat().st_mode) == 0o700
+    assert stat.S_IMODE(target.stat().st_mode) == 0o775
 
 
 def test_missing_compiler(tmp_path: Path) -> None:
@@ -327,3 +332,26 @@ def test_debug_and_dump(cache: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert err[1] == "compile dbg: cache hit"
     key = Path(path).stem
     assert (dump / f"dbg-{key[:12]}.c").read_text() == src
+
+
+DEBUG4_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    import petagrad as pg
+    x = pg.Tensor(np.arange(6, dtype=np.float32), device="CPU")
+    print((x + 1).numpy().sum(), (x * 3).exp().numpy().sum(), (x - 2).max().numpy())
+    """
+)
+
+
+@needs_cc
+def test_debug_4_prints_runtime_header_once(cache: Path) -> None:
+    # Compare with the header file itself: three kernels, one header in the output.
+    header_first_line = (Path(SRC_DIR) / "petagrad" / "csrc" / "petagrad.h").read_text()
+    header_first_line = header_first_line.splitlines()[0]
+    env = {**_child_env(cache), "PETAGRAD_DEBUG": "4"}
+    proc = subprocess.run([sys.executable, "-c", DEBUG4_SCRIPT], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count(header_first_line) == 1
+    assert proc.stderr.count("void ewise_") + proc.stderr.count("void reduce_") >= 3, proc.stderr

@@ -4,7 +4,7 @@ The CPU device renders each kernel as C source; `compile_shared` returns the pat
 shared library built from it, compiling only when no valid cached copy exists. The cache
 survives across processes (and may be shared by several machines, e.g. an NFS home), so
 every entry is published atomically and checked for integrity before it is handed out.
-Imports only petagrad.config and petagrad.errors from petagrad.
+Imports only petagrad.config, petagrad.errors and petagrad.runtime.cache from petagrad.
 
 Cache layout, under the `cache_dir` setting (PETAGRAD_CACHE_DIR):
 
@@ -14,28 +14,30 @@ Cache layout, under the `cache_dir` setting (PETAGRAD_CACHE_DIR):
     probes/<id>.json         which optional flags each compiler accepts
 
 The key is the sha256 of the source, the effective flags, the compiler's identity and,
-when -march=native is used, the CPU model.
+when -march=native is used, the CPU model. Which directories and entries are trusted, and
+how entries are written, is runtime/cache.py's job (shared with the OpenCL cache).
 """
 from __future__ import annotations
 
+import ctypes
+import _ctypes
 import hashlib
 import json
 import os
 import platform
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from petagrad import config
 from petagrad.errors import CompileError
+from petagrad.runtime import cache
 
 # Why each default flag is there:
 #   -O3                  generated kernels are small loops; full optimisation incl. vectorising.
@@ -227,65 +229,15 @@ def _cpu_key() -> str:
 
 
 def cache_dir() -> Path:
-    """The kernel cache directory, created private (0o700): other users must not plant code.
+    """The kernel cache directory: the configured one if it is safe, else a private fallback.
 
-    Missing parents are created 0o700 too. An existing directory we own that is open to
-    group/other is tightened to 0o700; one owned by someone else and writable by others is
-    used with a warning, since anyone who can write there can run code in this process.
+    See runtime/cache.py for what "safe" means; missing directories are created 0o700, and
+    an existing one is never chmod-ed.
     """
-    path = Path(os.path.expanduser(str(config.get("cache_dir")))).absolute()
-    missing: list[Path] = []
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            continue
-        os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
-    st = os.stat(path)
-    if not stat.S_ISDIR(st.st_mode):
+    path = cache.configured_root()
+    if path.exists() and not path.is_dir():
         raise CompileError(f"kernel cache path {path} is not a directory; set PETAGRAD_CACHE_DIR")
-    mode = stat.S_IMODE(st.st_mode)
-    owner_is_us = not hasattr(os, "getuid") or st.st_uid == os.getuid()
-    if owner_is_us and mode & 0o077:
-        os.chmod(path, 0o700)
-    elif not owner_is_us and mode & 0o022:
-        warnings.warn(
-            f"kernel cache {path} belongs to another user and is writable by others; "
-            "set PETAGRAD_CACHE_DIR to a private directory",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return path
-
-
-def _temp_path(directory: Path, stem: str, suffix: str) -> Path:
-    """A new, unique (pid + random) empty file next to its final name, for atomic replace."""
-    fd, name = tempfile.mkstemp(dir=directory, prefix=f".{stem}.{os.getpid()}.", suffix=suffix)
-    os.close(fd)
-    return Path(name)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see either the old file or the whole new one."""
-    tmp = _temp_path(path.parent, path.name, ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
-
-
-def _unlink(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+    return cache.directory()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,7 +254,8 @@ def _probe_flags(cc: str) -> dict[str, bool]:
     with _lock:
         if probe_id in _probe_cache:
             return _probe_cache[probe_id]
-    record = cache_dir() / "probes" / f"{probe_id}.json"
+    cache_dir()  # raises if the configured path is not a directory
+    record = cache.directory("probes") / f"{probe_id}.json"
     accepted: dict[str, bool] | None = None
     try:
         loaded = json.loads(record.read_text(encoding="utf-8"))
@@ -313,13 +266,12 @@ def _probe_flags(cc: str) -> dict[str, bool]:
     except (OSError, ValueError):
         pass  # missing or damaged record: probe again
     if accepted is None:
-        record.parent.mkdir(mode=0o700, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(dir=record.parent, prefix=f".probe-{os.getpid()}-"))
         try:
             accepted = {flag: _accepts(cc, flag, workdir) for flag in OPTIONAL_FLAGS}
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        _write_atomic(record, json.dumps(accepted, sort_keys=True).encode())
+        cache.write_atomic(record, json.dumps(accepted, sort_keys=True).encode())
     with _lock:
         _probe_cache[probe_id] = accepted
     return accepted
@@ -391,18 +343,20 @@ def _cache_key(source: str, flags: tuple[str, ...], identity: str) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def _entry_valid(so_path: Path, record_path: Path) -> bool:
-    """Whether the cached .so is complete and unaltered: its sha256 matches the record.
+def _loadable(so_path: Path) -> str | None:
+    """None if the verified library at `so_path` loads, else the loader's message.
 
-    Hashing a kernel library (tens of KB) takes microseconds, far below a dlopen, so every
-    hit is checked fully rather than trusting size or mtime.
+    A library can match its record and still be unloadable (written garbage, a foreign
+    architecture); checking here means callers never see dlopen's raw OSError. The test
+    load is closed again: the loader identifies a loaded library by its path, so keeping it
+    open would pin this file even after a rebuild replaces it.
     """
     try:
-        expected = record_path.read_text(encoding="ascii").split()[0]
-        data = so_path.read_bytes()
-    except (OSError, ValueError, IndexError):
-        return False
-    return bool(data) and hashlib.sha256(data).hexdigest() == expected
+        library = ctypes.CDLL(str(so_path), mode=os.RTLD_NOW | os.RTLD_LOCAL)
+    except OSError as exc:
+        return str(exc)
+    _ctypes.dlclose(library._handle)
+    return None
 
 
 def _safe_name(name: str) -> str:
@@ -435,22 +389,27 @@ def compile_shared(source: str, name: str, flags: tuple[str, ...] = DEFAULT_FLAG
         dump.mkdir(parents=True, exist_ok=True)
         (dump / f"{_safe_name(name)}-{key[:12]}.c").write_text(source, encoding="utf-8")
 
-    entry_dir = cache_dir() / key[:2]
-    entry_dir.mkdir(mode=0o700, exist_ok=True)
+    cache_dir()  # raises if the configured path is not a directory
+    entry_dir = cache.directory(key[:2])
     so_path = entry_dir / f"{key}.so"
-    record_path = entry_dir / f"{key}.sha256"
-    if _entry_valid(so_path, record_path):
-        with _lock:
-            COMPILE_STATS.hits += 1
-        _debug(f"compile {name}: cache hit")
-        return str(so_path)
-    corrupt = so_path.exists()  # a visible .so that failed the check (or has no record)
+    corrupt = False
+    if cache.read_entry(so_path) is not None:
+        problem = _loadable(so_path)
+        if problem is None:
+            with _lock:
+                COMPILE_STATS.hits += 1
+            _debug(f"compile {name}: cache hit")
+            return str(so_path)
+        _debug(f"compile {name}: cached library does not load ({problem}); rebuilding")
+        cache.discard(so_path)
+        corrupt = True
+    corrupt = corrupt or so_path.exists()  # a visible .so that failed the check
 
     # The source is kept at a stable path: compiler messages point at a file the user can
     # open. Concurrent writers write identical bytes, and each replace is atomic.
     src_path = entry_dir / f"{key}.c"
-    _write_atomic(src_path, source.encode("utf-8"))
-    tmp_so = _temp_path(entry_dir, f"{key}.so", ".tmp")
+    cache.write_atomic(src_path, source.encode("utf-8"))
+    tmp_so = cache.temp_path(entry_dir, so_path.name)
     argv = [cc, *flags, "-o", str(tmp_so), str(src_path), *_LINK_LIBS]
     start = time.perf_counter()
     try:
@@ -476,19 +435,16 @@ def compile_shared(source: str, name: str, flags: tuple[str, ...] = DEFAULT_FLAG
                 f"compiling kernel {name} failed", log=log, source_path=str(src_path)
             )
         # Integrity record: a separate "<sha256>  <key>.so" file (sha256sum -c format) rather
-        # than a trailer, so the .so stays byte-for-byte what the compiler produced. It is
-        # published AFTER the .so: a reader that sees a .so without a matching record (a crash
-        # or a concurrent writer between the two replaces) treats it as a miss and rebuilds;
-        # every visible .so is a complete file because it arrives by os.replace.
-        if _entry_valid(so_path, record_path):
-            # Another process published a valid entry while we compiled: keep theirs.
-            _unlink(tmp_so)
-        else:
-            os.replace(tmp_so, so_path)
-            digest = hashlib.sha256(data).hexdigest()
-            _write_atomic(record_path, f"{digest}  {so_path.name}\n".encode("ascii"))
+        # than a trailer, so the .so stays byte-for-byte what the compiler produced. A valid
+        # entry another process published while we compiled is kept (cache.publish).
+        cache.publish(so_path, tmp_so, data)
     finally:
-        _unlink(tmp_so)
+        cache.unlink(tmp_so)
+    problem = _loadable(so_path)
+    if problem is not None:
+        cache.discard(so_path)
+        raise CompileError(f"kernel {name} compiled but its library does not load",
+                           log=problem, source_path=str(src_path))
     if corrupt:
         with _lock:
             COMPILE_STATS.rebuilds += 1

@@ -144,6 +144,8 @@ class Program:
         self.function(output.pointer, *[b.pointer for b in inputs], threads)
 
 
+_header_printed: list[bool] = []  # whether debug level 4 has shown the runtime header yet
+
 _GEMM_CDEF = """
 void pg_gemm_f32(int64_t, int64_t, int64_t, int64_t, const float *, int64_t, int64_t, int64_t,
                  const float *, int64_t, int64_t, int64_t, float *, int64_t, int64_t, int64_t,
@@ -233,9 +235,14 @@ class Device(BaseDevice):
         body = self.renderer.render(kernel, "KERNEL", input_dtypes, output_dtype)
         digest = hashlib.sha256(body.encode()).hexdigest()[:10]
         name = f"{kernel.name}_{digest}"
-        source = self.header + "\n" + body.replace("KERNEL", name, 1)
+        kernel_source = body.replace("KERNEL", name, 1)
+        source = self.header + "\n" + kernel_source
         if config.get("debug") >= 4:
-            print(source, file=sys.stderr)
+            # the runtime header is the same for every kernel: show it once per process
+            if not _header_printed:
+                _header_printed.append(True)
+                print(self.header, file=sys.stderr)
+            print(kernel_source, file=sys.stderr)
         return Program(name, source, kernel.n_inputs, ccompiler.DEFAULT_FLAGS)
 
     def prepare(self, kernel: Kernel) -> None:

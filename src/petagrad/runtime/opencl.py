@@ -13,7 +13,9 @@ The pieces, as docs/backends.md describes them:
 - compiler: program binaries cached on disk under <cache_dir>/opencl, keyed by the sha256
   of the source, the build options and the platform/device/driver identity, so a second
   process loads the binary instead of building (BUILD_STATS counts both). The source is
-  written next to the binary first, so a build error can point at a real file.
+  written next to the binary first, so a build error can point at a real file. Directory
+  safety, atomic writes and checksums are runtime/cache.py's, shared with the C cache; a
+  binary that fails its checksum or that the driver rejects is rebuilt.
 - program: the built kernels of one Kernel and the launches the renderer planned.
 - capabilities: read from the device (extensions, work-group and local memory limits),
   never assumed: float64 needs cl_khr_fp64; float16 is stored as half and computed in
@@ -25,9 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import os
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -42,14 +42,13 @@ from petagrad.codegen.opencl import Caps, OpenCLRenderer, RenderedKernel
 from petagrad.dtypes import DType
 from petagrad.errors import CompileError, DTypeError, DeviceError, DeviceMemoryError
 from petagrad.ir.kernel import Kernel
-from petagrad.runtime.ccompiler import cache_dir
+from petagrad.runtime import cache
 from petagrad.runtime.device import Device as BaseDevice
 from petagrad.runtime.device import kernel_dtypes
 
 UNAVAILABLE = ("CL unavailable: install an OpenCL driver, e.g. PoCL "
                "(apt-get install pocl-opencl-icd)")
-_FORMAT = "petagrad-opencl-1"  # bumped when the cache layout or key recipe changes
-_DIGEST_BYTES = 32  # a cached binary file starts with the sha256 of the rest
+_FORMAT = "petagrad-opencl-2"  # bumped when the cache layout or key recipe changes
 
 
 @dataclass
@@ -59,9 +58,10 @@ class BuildStats:
     builds: int = 0
     cache_hits: int = 0
     seconds: float = 0.0
+    rebuilds: int = 0  # cached binaries the driver rejected, rebuilt from source
 
     def reset(self) -> None:
-        self.builds = self.cache_hits = 0
+        self.builds = self.cache_hits = self.rebuilds = 0
         self.seconds = 0.0
 
 
@@ -297,8 +297,7 @@ class Device(BaseDevice):
         cl = self.cl
         options = " ".join(self.build_options)
         key = hashlib.sha256(f"{self.identity}\0{options}\0{source}".encode()).hexdigest()
-        folder = cache_dir() / "opencl" / key[:2]
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = cache.directory("opencl", key[:2])
         binary_path = folder / f"{key}.bin"
         source_path = folder / f"{key}.cl"
         debug = config.get("debug")
@@ -309,7 +308,8 @@ class Device(BaseDevice):
             Path(dump).mkdir(parents=True, exist_ok=True)
             (Path(dump) / f"{name}.cl").write_text(source)
         start = time.perf_counter()
-        binary = _read_binary(binary_path)
+        binary = cache.read_entry(binary_path)
+        rejected = False
         if binary is not None:
             try:
                 program = cl.Program(self.context, [self.cl_device], [binary])
@@ -319,9 +319,11 @@ class Device(BaseDevice):
                     print(f"CL build {name}: cache hit "
                           f"({(time.perf_counter() - start) * 1e3:.1f} ms)", file=sys.stderr)
                 return program
-            except cl.Error:
-                pass  # a binary the driver no longer accepts (e.g. after an update): rebuild
-        _write_atomic(source_path, source.encode())
+            except (cl.Error, RuntimeError, ValueError):
+                # a binary the driver does not accept (garbage, a driver update): rebuild it
+                cache.discard(binary_path)
+                rejected = True
+        cache.write_atomic(source_path, source.encode())
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pyopencl warns on any build log output
@@ -333,13 +335,14 @@ class Device(BaseDevice):
         elapsed = time.perf_counter() - start
         BUILD_STATS.builds += 1
         BUILD_STATS.seconds += elapsed
+        BUILD_STATS.rebuilds += rejected
         if debug >= 1:
-            print(f"CL build {name}: cache miss, built in {elapsed * 1e3:.1f} ms",
+            note = " (replaced a binary the driver rejected)" if rejected else ""
+            print(f"CL build {name}: cache miss, built in {elapsed * 1e3:.1f} ms{note}",
                   file=sys.stderr)
         binaries = program.get_info(cl.program_info.BINARIES)
         if binaries and binaries[0]:
-            payload = bytes(binaries[0])
-            _write_atomic(binary_path, hashlib.sha256(payload).digest() + payload)
+            cache.store(binary_path, bytes(binaries[0]))
         return program
 
     def describe(self) -> str:
@@ -364,29 +367,3 @@ def _build_log(exc: Exception) -> str:
     # pyopencl's message repeats the routine name; the driver's log follows "Build on"
     start = text.find("Build on")
     return text[start:] if start >= 0 else text
-
-
-def _read_binary(path: Path) -> bytes | None:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    digest, payload = data[:_DIGEST_BYTES], data[_DIGEST_BYTES:]
-    if not payload or hashlib.sha256(payload).digest() != digest:
-        return None  # truncated or corrupted: treat as a miss and rebuild
-    return payload
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Readers (other processes) see either no file or the whole file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
