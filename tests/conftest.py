@@ -30,6 +30,16 @@ def _cl_param() -> object:
 DEVICES = available_devices()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The differential fuzz's size and seed (tests/test_fuzz.py): small by default for CI,
+    `--fuzz-programs 5000` for a deep run."""
+    group = parser.getgroup("petagrad fuzz")
+    group.addoption("--fuzz-programs", type=int, default=200, metavar="N",
+                    help="random programs per device in tests/test_fuzz.py (default 200)")
+    group.addoption("--fuzz-seed", type=int, default=0, metavar="S",
+                    help="seed of the fuzz's program generator (default 0)")
+
+
 @pytest.fixture(params=DEVICES + [_cl_param()])
 def device(request: pytest.FixtureRequest) -> str:
     """Each test using this runs once per device (CPU, NUMPY, and CL when present)."""

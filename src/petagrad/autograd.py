@@ -25,7 +25,7 @@ _enabled = [True]
 class Context:
     """How a tensor was made: enough to send a gradient back to its sources."""
 
-    __slots__ = ("op", "srcs", "arg", "out", "freed")
+    __slots__ = ("op", "srcs", "arg", "out", "freed", "saved")
 
     def __init__(self, op: Op, srcs: tuple[Tensor, ...], arg: Any, out: Tensor):
         self.op = op
@@ -33,6 +33,28 @@ class Context:
         self.arg = arg
         self.out = out.node  # the output's value (not the Tensor, to avoid a cycle)
         self.freed = False
+        # (version box, version, autograd record) of each source and of the output, as
+        # they were now: backward refuses to use a value written in place since
+        self.saved = tuple((t._version, t._version[0], t._ctx) for t in srcs + (out,))
+
+    def check_saved(self) -> None:
+        """RuntimeError (PyTorch's) if a value this rule needs was overwritten in place."""
+        for index, (box, version, ctx) in enumerate(self.saved):
+            if box[0] == version:
+                continue
+            is_output = index == len(self.srcs)
+            if is_output:
+                stale = self.op in READS_OUTPUT
+            else:
+                # a rewritten source handle (setitem rebinds it) would also redirect the walk
+                stale = self.op in READS_INPUTS or self.srcs[index]._ctx is not ctx
+            if stale:
+                what = "output" if is_output else f"input {index}"
+                shape = self.out.shape if is_output else self.srcs[index].shape
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been "
+                    f"modified by an inplace operation: the {what} of {self.op.name} "
+                    f"(shape {shape}) is at version {box[0]}; expected version {version}")
 
 
 def record(out: Tensor, op: Op, srcs: tuple[Tensor, ...], arg: Any) -> None:
@@ -188,6 +210,11 @@ RULES: dict[Op, Rule] = {
 for _op in (Op.CMPLT, Op.CMPNE, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR):
     RULES[_op] = _no_gradient
 
+# ops whose rule reads the value of a source, or of the output (the others need only shapes)
+READS_INPUTS = frozenset((Op.MUL, Op.DIV, Op.LOG2, Op.SIN, Op.MAX, Op.POW, Op.MOD, Op.WHERE,
+                          Op.PROD, Op.RMAX))
+READS_OUTPUT = frozenset((Op.DIV, Op.RECIPROCAL, Op.SQRT, Op.EXP2, Op.POW, Op.PROD, Op.RMAX))
+
 
 # -- the backward walk --------------------------------------------------------------------
 def _topological(roots: Sequence[Tensor]) -> list[Tensor]:
@@ -241,6 +268,7 @@ def compute_gradients(outputs: Sequence[Tensor], seeds: Sequence[Tensor],
             ctx = tensor._ctx
             if g is None or ctx is None:
                 continue
+            ctx.check_saved()
             for src, src_grad in zip(ctx.srcs, RULES[ctx.op](g, ctx)):
                 if src_grad is not None and src.requires_grad:
                     _accumulate(grads, src, src_grad)
@@ -261,8 +289,8 @@ def _seed(output: Tensor, gradient: Optional[Tensor]) -> Tensor:
     gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient,
                                                                      device=output.device)
     if gradient.shape != output.shape:
-        raise ValueError(f"gradient has shape {gradient.shape}, but the output has shape "
-                         f"{output.shape}")
+        raise RuntimeError(f"Mismatch in shape: gradient has shape {gradient.shape}, but the "
+                           f"output has shape {output.shape}")
     return gradient
 
 
@@ -301,7 +329,9 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None,
 
 def detach(x: Tensor) -> Tensor:
     """The same value, cut off from the graph (shares the node: no copy)."""
-    return Tensor(x.node)
+    out = Tensor(x.node)
+    out._version = x._version  # an in-place write through either handle is seen by both
+    return out
 
 
 def attach_methods() -> None:

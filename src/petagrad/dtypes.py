@@ -99,6 +99,10 @@ def to_dtype(spec: Any) -> DType:
         npd = np.dtype(spec)
     except TypeError:
         raise DTypeError(f"data type {spec!r} not understood") from None
+    if not npd.isnative and npd.kind in "biuf":
+        # big-endian (or other non-native) input names the same numbers: the data is
+        # byte-swapped into the native dtype when it is converted
+        npd = npd.newbyteorder("=")
     if npd not in _BY_NP:
         raise DTypeError(f"dtype {npd} is not supported by petagrad; "
                          f"supported: {', '.join(d.name for d in ALL)}")

@@ -13,6 +13,7 @@ Imports: petagrad.dtypes, ir, tensor, api.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any, Optional
 
 import numpy as np
@@ -20,9 +21,9 @@ import numpy as np
 from petagrad import dtypes
 from petagrad.api import elementwise as E
 from petagrad.api import primitive as P
-from petagrad.api.creation import _device, _dtype, _shape
+from petagrad.api.creation import _device, _dtype
 from petagrad.ir import graph
-from petagrad.tensor import Tensor
+from petagrad.tensor import Tensor, shape_arg
 
 _seed = [0]
 _states: dict[str, Tensor] = {}  # device -> uint64 [key, next counter]
@@ -30,7 +31,10 @@ _states: dict[str, Tensor] = {}  # device -> uint64 [key, next counter]
 
 def manual_seed(seed: int) -> None:
     """Restart the generator: the same seed gives the same sequence of random tensors."""
-    _seed[0] = int(seed) & (2 ** 64 - 1)
+    if not hasattr(seed, "__index__"):  # int(1.5) would silently truncate
+        raise TypeError(f"manual_seed: the seed must be an integer, got {seed!r} "
+                        f"({type(seed).__name__})")
+    _seed[0] = operator.index(seed) & (2 ** 64 - 1)
     _states.clear()
 
 
@@ -87,7 +91,8 @@ def rand(*shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor
 
 def uniform(low: float = 0.0, high: float = 1.0, size: Any = (), dtype: Any = None,
             device: Optional[str] = None) -> Tensor:
-    shape, dev, dtype = _shape(size), _device(device), _dtype(dtype)
+    dev, dtype = _device(device), _dtype(dtype)
+    shape = shape_arg(size, "uniform", dtype.itemsize)
     n = math.prod(shape)
     values = E.add(E.multiply(_unit(n, dev), float(high - low)), float(low))
     out = P.cast(values, dtype)
@@ -104,7 +109,8 @@ def randn(*shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tenso
 
 def normal(loc: float = 0.0, scale: float = 1.0, size: Any = (), dtype: Any = None,
            device: Optional[str] = None) -> Tensor:
-    shape, dev, dtype = _shape(size), _device(device), _dtype(dtype)
+    dev, dtype = _device(device), _dtype(dtype)
+    shape = shape_arg(size, "normal", dtype.itemsize)
     n = math.prod(shape)
     u1 = _unit(n, dev)
     u2 = _unit(n, dev)
@@ -120,7 +126,7 @@ def randint(low: int, high: Optional[int] = None, size: Any = (), dtype: Any = N
         low, high = 0, low
     if high <= low:
         raise ValueError(f"randint: low >= high ({low} >= {high})")
-    shape, dev = _shape(size), _device(device)
+    shape, dev = shape_arg(size, "randint", 8), _device(device)
     n = math.prod(shape)
     span = high - low
     # scale 64 random bits into [0, span) by a 128-bit-free multiply-high: top bits only

@@ -8,6 +8,10 @@ bottom of this file. Imports: everything below the front end (dtypes, ir, engine
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import math
+import operator
 from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
@@ -15,12 +19,64 @@ import numpy as np
 from petagrad import dtypes
 from petagrad.dtypes import DType
 from petagrad.engine import realize as engine
-from petagrad.errors import DeviceError, DTypeError
+from petagrad.errors import DeviceError, DeviceMemoryError, DTypeError
 from petagrad.ir import graph
 from petagrad.ir.graph import Node
 from petagrad.runtime.device import canonical_name, default_device, get_device
 
 Shape = tuple[int, ...]
+
+# the largest element count, dimension or byte size that int64 index arithmetic can address
+# (NumPy's limit too: larger shapes raise ValueError there, not MemoryError)
+INDEX_LIMIT = 2 ** 63 - 1
+
+
+def shape_arg(shape: Any, op: str, itemsize: int = 1, unknown_ok: bool = False) -> Shape:
+    """A user's shape (an int or a sequence of ints) as a tuple, with NumPy's errors: a
+    float (2.0 included) is a TypeError, a negative size a ValueError (-1 allowed when
+    `unknown_ok`, for reshape), and a shape whose elements or bytes int64 cannot count a
+    ValueError. Every error names the op and the shape."""
+    if isinstance(shape, (float, np.floating)):
+        raise TypeError(f"{op}: expected a sequence of integers or a single integer, got "
+                        f"'{shape!r}'")
+    try:
+        dims: Shape = (operator.index(shape),)  # one integer, 0-d integer arrays included
+    except TypeError:
+        try:
+            dims = tuple(operator.index(d) for d in shape)
+        except TypeError as exc:
+            raise TypeError(f"{op}: {exc} (shape {shape!r}); shapes are integers") from None
+    lowest = -1 if unknown_ok else 0
+    if any(d < lowest for d in dims):
+        raise ValueError(f"{op}: negative dimensions are not allowed, got shape {dims}")
+    if any(d > INDEX_LIMIT for d in dims):
+        raise ValueError(f"{op}: Maximum allowed dimension exceeded: shape {dims} has a "
+                         f"dimension above {INDEX_LIMIT}")
+    count = math.prod(d for d in dims if d != -1)
+    if count * itemsize > INDEX_LIMIT:
+        raise ValueError(f"{op}: array is too big: shape {dims} has {count} elements "
+                         f"({count * itemsize} bytes), more than int64 indexing can address")
+    return dims
+
+
+@contextlib.contextmanager
+def out_of_memory_as_memory_error(shape: Shape, dtype: DType, device: str) -> Iterator[None]:
+    """Turn a failed host allocation (mmap's OSError ENOMEM, NumPy's MemoryError) while
+    computing a tensor into a MemoryError that names its shape, dtype and bytes."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOMEM:
+            raise
+        raise DeviceMemoryError(_memory_message(shape, dtype, device, exc)) from None
+    except MemoryError as exc:
+        raise DeviceMemoryError(_memory_message(shape, dtype, device, exc)) from None
+
+
+def _memory_message(shape: Shape, dtype: DType, device: str, exc: BaseException) -> str:
+    nbytes = math.prod(shape) * dtype.itemsize
+    return (f"Unable to allocate {nbytes} bytes ({nbytes / 2 ** 30:.3g} GiB) on {device} "
+            f"computing a tensor with shape {shape} and dtype {dtype.name} ({exc})")
 
 
 def _host_array(data: Any, dtype: Optional[DType]) -> np.ndarray:
@@ -49,7 +105,9 @@ def _has_numpy_float64(data: Any) -> bool:
 class Tensor:
     """An n-dimensional array on a device, evaluated lazily, with optional gradients."""
 
-    __slots__ = ("node", "requires_grad", "grad", "_ctx", "__weakref__")
+    # _version: a one-element list bumped by every in-place write (assign, setitem) and
+    # shared with detach()ed handles, so autograd can tell that a value it saved is stale
+    __slots__ = ("node", "requires_grad", "grad", "_ctx", "_version", "__weakref__")
     __array_priority__ = 1000  # make NumPy defer `ndarray op Tensor` to us
 
     def __init__(self, data: Any, dtype: Any = None, device: Optional[str] = None,
@@ -70,13 +128,15 @@ class Tensor:
         self.requires_grad = False
         self.grad: Optional[Tensor] = None
         self._ctx: Any = None
+        self._version = [0]
         if requires_grad:
             self.requires_grad_(True)
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         if flag and not self.dtype.is_float:
-            raise DTypeError(f"only floating-point tensors can require gradients, "
-                             f"got dtype {self.dtype.name}")
+            # PyTorch's type and wording (autograd errors follow PyTorch)
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients, "
+                               f"got dtype {self.dtype.name}")
         self.requires_grad = flag
         return self
 
@@ -112,14 +172,16 @@ class Tensor:
     # -- evaluation and conversion ---------------------------------------------------------
     def realize(self) -> "Tensor":
         """Compute the value now (normally it is computed when first needed)."""
-        engine.realize([self.node])
+        with _memory_guard(self.node):
+            engine.realize([self.node])
         # an asynchronous device (CL) has only queued the kernels: wait, so "now" holds and
         # timing realize() measures the work
         get_device(self.device).synchronize()
         return self
 
     def numpy(self) -> np.ndarray:
-        return engine.to_numpy(self.node)
+        with _memory_guard(self.node):
+            return engine.to_numpy(self.node)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         array = self.numpy()
@@ -154,7 +216,9 @@ class Tensor:
             from petagrad.api import primitive as P
             own = P.contiguous(self).realize()
             self.node = own.node
-        engine.assign(self.node, value.node)
+        with _memory_guard(value.node):
+            engine.assign(self.node, value.node)
+        self._version[0] += 1
         return self
 
     def to(self, device: str) -> "Tensor":
@@ -178,16 +242,28 @@ class Tensor:
         return (self[i] for i in range(self.shape[0]))
 
     def __bool__(self) -> bool:
+        if self.size == 0:
+            raise ValueError(f"The truth value of an empty array is ambiguous (shape "
+                             f"{self.shape}). Use `array.size > 0` to check that an array is "
+                             f"not empty.")
         if self.size != 1:
-            raise ValueError(f"the truth value of a tensor with more than one element is "
-                             f"ambiguous (shape {self.shape}); use .any() or .all()")
+            raise ValueError(f"The truth value of an array with more than one element is "
+                             f"ambiguous (shape {self.shape}). Use a.any() or a.all()")
         return bool(self.item())
 
+    def _scalar(self, kind: str) -> Any:
+        # NumPy 2 raises TypeError for any array that is not one element; a size-1 array of
+        # any rank converts (NumPy 2.4 refuses rank > 0 too, PyTorch accepts it: we accept)
+        if self.size != 1:
+            raise TypeError(f"only 0-dimensional arrays can be converted to Python scalars "
+                            f"({kind}() of a tensor of shape {self.shape})")
+        return self.item()
+
     def __int__(self) -> int:
-        return int(self.item())
+        return int(self._scalar("int"))
 
     def __float__(self) -> float:
-        return float(self.item())
+        return float(self._scalar("float"))
 
     def __index__(self) -> int:
         if not self.dtype.is_int or self.size != 1 or self.ndim:
@@ -211,12 +287,17 @@ class Tensor:
         return (Tensor, (self.numpy(), self.dtype.name, self.device))
 
 
+def _memory_guard(node: Node) -> Any:
+    return out_of_memory_as_memory_error(node.shape, node.dtype, node.device)
+
+
 def _upload(array: np.ndarray, device_name: str) -> Node:
     device = get_device(device_name)
     dtype = dtypes.from_numpy(array.dtype)
     if not device.supports(dtype):
         raise DTypeError(f"device {device_name} does not support dtype {dtype.name}")
-    buffer = device.allocate(array.nbytes)
+    with out_of_memory_as_memory_error(array.shape, dtype, device_name):
+        buffer = device.allocate(array.nbytes)
     if array.size:
         device.copy_in(buffer, array)
     return graph.buffer_node(buffer, dtype, array.shape, device_name)

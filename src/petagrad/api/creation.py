@@ -6,6 +6,7 @@ Imports: petagrad.dtypes, errors, ir, runtime.device, tensor, api.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any, Optional
 
 from petagrad import dtypes
@@ -13,20 +14,15 @@ from petagrad.api import elementwise as E
 from petagrad.api import primitive as P
 from petagrad.ir import graph
 from petagrad.runtime.device import canonical_name, default_device
-from petagrad.tensor import Tensor, as_tensor
+from petagrad.tensor import Tensor, as_tensor, shape_arg
 
 
 def _device(device: Optional[str]) -> str:
     return canonical_name(device) if device is not None else default_device()
 
 
-def _shape(shape: Any) -> tuple[int, ...]:
-    if isinstance(shape, int) or hasattr(shape, "__index__"):
-        shape = (int(shape),)
-    shape = tuple(int(s) for s in shape)
-    if any(s < 0 for s in shape):
-        raise ValueError(f"negative dimensions are not allowed, got shape {shape}")
-    return shape
+def _shape(shape: Any, dtype: dtypes.DType, op: str) -> tuple[int, ...]:
+    return shape_arg(shape, op, dtype.itemsize)
 
 
 def _dtype(dtype: Any, default: dtypes.DType = dtypes.default_float) -> dtypes.DType:
@@ -46,23 +42,29 @@ tensor = asarray
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+    return _full(shape, fill_value, dtype, device, "full")
+
+
+def _full(shape: Any, fill_value: Any, dtype: Any, device: Optional[str], op: str) -> Tensor:
     if dtype is None:
         dtype = dtypes.bool_ if isinstance(fill_value, bool) else (
             dtypes.default_int if isinstance(fill_value, int) else dtypes.default_float)
     dtype = dtypes.to_dtype(dtype)
-    return P.const(dtype.np.type(fill_value).item(), dtype, _shape(shape), _device(device))
+    dims = _shape(shape, dtype, op)
+    return P.const(dtype.np.type(fill_value).item(), dtype, dims, _device(device))
 
 
 def zeros(shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
-    return full(shape, 0, _dtype(dtype), device)
+    return _full(shape, 0, _dtype(dtype), device, "zeros")
 
 
 def ones(shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
-    return full(shape, 1, _dtype(dtype), device)
+    return _full(shape, 1, _dtype(dtype), device, "ones")
 
 
 def empty(shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
-    return Tensor(graph.empty(_dtype(dtype), _shape(shape), _device(device)))
+    dtype = _dtype(dtype)
+    return Tensor(graph.empty(dtype, _shape(shape, dtype, "empty"), _device(device)))
 
 
 def _like(x: Any, dtype: Any, device: Optional[str]) -> tuple[tuple[int, ...], Any, str]:
@@ -94,11 +96,16 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None,
         start, stop = 0, start
     if step == 0:
         raise ZeroDivisionError("arange: step must not be zero")
-    n = max(0, math.ceil((stop - start) / step))
+    length = (stop - start) / step
+    if not math.isfinite(length):
+        raise ValueError(f"arange: cannot compute length (start={start}, stop={stop}, "
+                         f"step={step})")
+    n = max(0, math.ceil(length))
     if dtype is None:
         is_int = all(isinstance(v, int) for v in (start, stop, step))
         dtype = dtypes.default_int if is_int else dtypes.default_float
     dtype = dtypes.to_dtype(dtype)
+    shape_arg((n,), "arange", dtype.itemsize)
     index = Tensor(graph.arange_index(n, dtypes.int64, _device(device)))
     if dtype.is_float:
         values = E.add(E.multiply(P.cast(index, dtypes.float64), float(step)), float(start))
@@ -108,9 +115,13 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None,
 
 def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype: Any = None,
              device: Optional[str] = None) -> Tensor:
+    if not hasattr(num, "__index__"):
+        raise TypeError(f"linspace: num must be an integer, got {num!r}")
+    num = operator.index(num)
     if num < 0:
         raise ValueError(f"linspace: number of samples, {num}, must be non-negative")
     dtype = _dtype(dtype)
+    shape_arg((num,), "linspace", dtype.itemsize)
     div = (num - 1) if endpoint else num
     step = (stop - start) / div if div > 0 else 0.0
     index = P.cast(Tensor(graph.arange_index(num, dtypes.int64, _device(device))), dtypes.float64)
@@ -124,23 +135,35 @@ def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dt
 def eye(n: int, m: Optional[int] = None, k: int = 0, dtype: Any = None,
         device: Optional[str] = None) -> Tensor:
     m = n if m is None else m
+    dtype = _dtype(dtype)
+    n, m = _shape((n, m), dtype, "eye")
+    k = operator.index(k)
     dev = _device(device)
     rows = P.reshape(Tensor(graph.arange_index(n, dtypes.int64, dev)), (n, 1))
     cols = P.reshape(Tensor(graph.arange_index(m, dtypes.int64, dev)), (1, m))
-    return P.cast(E.equal(E.add(rows, k), cols), _dtype(dtype))
+    return P.cast(E.equal(E.add(rows, k), cols), dtype)
 
 
 def identity(n: int, dtype: Any = None, device: Optional[str] = None) -> Tensor:
     return eye(n, dtype=dtype, device=device)
 
 
-def tril(x: Any, k: int = 0) -> Tensor:
+def _matrix_operand(x: Any, op: str) -> Tensor:
+    """x as a stack of matrices: NumPy's tril/triu broadcast a 1-d x to (n, n) and refuse
+    a 0-d one."""
     x = as_tensor(x)
+    if x.ndim == 0:
+        raise ValueError(f"{op}: input must be at least 1-d, got a 0-d array (shape ())")
+    return E.broadcast_to(x, x.shape * 2) if x.ndim == 1 else x
+
+
+def tril(x: Any, k: int = 0) -> Tensor:
+    x = _matrix_operand(x, "tril")
     return E.where(eye_mask(x, k, lower=True), x, 0)
 
 
 def triu(x: Any, k: int = 0) -> Tensor:
-    x = as_tensor(x)
+    x = _matrix_operand(x, "triu")
     return E.where(eye_mask(x, k, lower=False), x, 0)
 
 

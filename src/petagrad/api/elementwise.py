@@ -17,7 +17,7 @@ from petagrad.dtypes import DType
 from petagrad.errors import DTypeError, ShapeError
 from petagrad.ir.ops import Op
 from petagrad.api import primitive as P
-from petagrad.tensor import Tensor, as_tensor, check_same_device
+from petagrad.tensor import Tensor, as_tensor, check_same_device, shape_arg
 
 Scalar = Union[bool, int, float]
 Operand = Union[Tensor, Scalar, np.ndarray, list]
@@ -42,7 +42,7 @@ def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
 def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     """View `x` at a larger shape without copying (NumPy's broadcast_to)."""
     x = as_tensor(x)
-    shape = tuple(int(s) for s in shape)
+    shape = shape_arg(shape, "broadcast_to")
     if x.shape == shape:
         return x
     if len(shape) < x.ndim or broadcast_shapes(x.shape, shape) != shape:
@@ -186,8 +186,22 @@ def fmod(a: Operand, b: Operand) -> Tensor:
     return P.elementwise(Op.MOD, a.dtype, a, b)
 
 
+def _negative_exponent_known(b: Operand) -> bool:
+    """Whether an exponent known on the host (a Python or NumPy scalar, an array or list)
+    has a negative element; a device tensor's values are not read (that would compute it)."""
+    if isinstance(b, Tensor):
+        return False
+    values = np.asarray(b)
+    return values.dtype.kind == "i" and values.size > 0 and bool((values < 0).any())
+
+
 def power(a: Operand, b: Operand) -> Tensor:
+    exponent = b
     a, b = operands("power", a, b)
+    if a.dtype.is_int and _negative_exponent_known(exponent):
+        # NumPy's check; integer 2 ** -1 has no integer answer (it would compute 0)
+        raise ValueError(f"Integers to negative integer powers are not allowed. (power of "
+                         f"a {a.dtype.name} array of shape {a.shape} by {exponent!r})")
     if a.dtype.is_bool:
         a, b = P.cast(a, dtypes.int8), P.cast(b, dtypes.int8)
     return P.elementwise(Op.POW, a.dtype, a, b)
@@ -219,8 +233,9 @@ def absolute(x: Operand) -> Tensor:
     if x.dtype.is_bool or x.dtype.kind == "u":
         return x
     if x.dtype.is_float:
-        # a select (differentiable, unlike clearing the sign bit); + 0.0 turns -0.0 into 0.0
-        return add(where(less(x, 0), negative(x), x), 0.0)
+        # selects (differentiable, unlike clearing the sign bit). At 0 and NaN the value is
+        # x * 0 + 0: 0.0 for -0.0, NaN kept, and gradient 0 there, like PyTorch
+        return where(less(x, 0), negative(x), where(greater(x, 0), x, _zero_gradient(x)))
     return where(less(x, 0), negative(x), x)
 
 
@@ -235,7 +250,14 @@ def sign(x: Operand) -> Tensor:
     if x.dtype.kind == "u":
         return pos
     out = subtract(pos, P.cast(less(x, 0), x.dtype))
-    return where(isnan(x), x, out) if x.dtype.is_float else out
+    return where(isnan(x), _zero_gradient(x), out) if x.dtype.is_float else out
+
+
+def _zero_gradient(x: Tensor) -> Tensor:
+    """x * 0 + 0: NaN where x is NaN, +0.0 where it is finite, with gradient 0 (PyTorch's sign and
+    abs pass no gradient at NaN or 0) while staying on the graph, so the result of sign
+    or abs still requires grad."""
+    return add(multiply(x, 0.0), 0.0)
 
 
 # -- exponentials, logarithms, trigonometry ------------------------------------------------
@@ -402,7 +424,19 @@ def greater(a: Operand, b: Operand) -> Tensor:
     return P.elementwise(Op.CMPLT, dtypes.bool_, b, a)
 
 
+def _against_none(a: Operand, b: Operand, value: bool) -> Tensor | None:
+    """`t == None` / `t != None`: NumPy compares each element with None (never equal)."""
+    if b is None and isinstance(a, Tensor):
+        return _const_bool(a, value)
+    if a is None and isinstance(b, Tensor):
+        return _const_bool(b, value)
+    return None
+
+
 def not_equal(a: Operand, b: Operand) -> Tensor:
+    against_none = _against_none(a, b, True)
+    if against_none is not None:
+        return against_none
     found = _out_of_range(a, b)
     if found is not None:
         return _const_bool(found[0], True)
@@ -411,6 +445,9 @@ def not_equal(a: Operand, b: Operand) -> Tensor:
 
 
 def equal(a: Operand, b: Operand) -> Tensor:
+    against_none = _against_none(a, b, False)
+    if against_none is not None:
+        return against_none
     return logical_not(not_equal(a, b))
 
 
@@ -572,10 +609,15 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
     return P.cast(as_tensor(x), dtypes.to_dtype(dtype))
 
 
+class ItemsizeError(DTypeError, ValueError):
+    """A bitcast between dtypes of different sizes: NumPy's view raises ValueError there;
+    it stays a TypeError (DTypeError) for code written against earlier petagrad."""
+
+
 def bitcast(x: Tensor, dtype: Any) -> Tensor:
     """Reinterpret the bits of each element as `dtype` (same itemsize)."""
     x, dtype = as_tensor(x), dtypes.to_dtype(dtype)
     if dtype.itemsize != x.dtype.itemsize:
-        raise DTypeError(f"bitcast from {x.dtype.name} to {dtype.name}: item sizes differ "
-                         f"({x.dtype.itemsize} and {dtype.itemsize} bytes)")
+        raise ItemsizeError(f"bitcast from {x.dtype.name} to {dtype.name}: item sizes "
+                            f"differ ({x.dtype.itemsize} and {dtype.itemsize} bytes)")
     return x if dtype is x.dtype else P.elementwise(Op.BITCAST, dtype, x, arg=dtype)

@@ -714,6 +714,7 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
     x.node = new.node
     x._ctx = new._ctx
     x.requires_grad = new.requires_grad or x.requires_grad  # a leaf written under no_grad
+    x._version[0] += 1  # gradients saved from x's old value must not use the new one
 
 
 def _check_not_leaf(x: Tensor) -> None:

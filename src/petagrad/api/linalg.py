@@ -123,7 +123,8 @@ def matmul(a: Operand, b: Operand) -> Tensor:
     if b2.shape[-2] != a2.shape[-1]:
         raise ShapeError(f"matmul: Input operand 1 has a mismatch in its core dimension 0, "
                          f"with gufunc signature {MATMUL_SIGNATURE} (size {b2.shape[-2]} is "
-                         f"different from {a2.shape[-1]})")
+                         f"different from {a2.shape[-1]}) for shapes {_fmt(a.shape)} and "
+                         f"{_fmt(b.shape)}")
     try:
         batch = E.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
     except ShapeError:

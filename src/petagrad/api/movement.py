@@ -6,6 +6,7 @@ Imports: petagrad.errors, ir.ops, tensor, api.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any, Optional, Sequence, Union
 
 from petagrad import dtypes
@@ -13,27 +14,30 @@ from petagrad.api import elementwise as E
 from petagrad.api import primitive as P
 from petagrad.api.reduction import normalize_axes, normalize_axis
 from petagrad.errors import ShapeError
-from petagrad.tensor import Tensor, as_tensor, check_same_device
+from petagrad.tensor import Tensor, as_tensor, check_same_device, shape_arg
 
 ShapeLike = Union[int, Sequence[int]]
 
 
-def _shape_arg(shape: Any) -> tuple[int, ...]:
-    if isinstance(shape, int) or hasattr(shape, "__index__"):
-        return (int(shape),)
-    return tuple(int(s) for s in shape)
+def _axes_arg(axes: Any, name: str) -> tuple[int, ...]:
+    """An int or a sequence of ints (axes, shifts); floats are a TypeError, like NumPy."""
+    if hasattr(axes, "__index__"):
+        return (operator.index(axes),)
+    try:
+        return tuple(operator.index(a) for a in axes)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer or a sequence of integers, "
+                        f"got {axes!r}") from None
 
 
 def reshape(x: Any, *shape: Any) -> Tensor:
     """Same elements, new shape; one -1 is inferred (NumPy's errors otherwise)."""
     x = as_tensor(x)
-    shape = _shape_arg(shape[0] if len(shape) == 1 else shape)
+    shape = shape_arg(shape[0] if len(shape) == 1 else shape, "reshape", unknown_ok=True)
     unknown = [d for d, s in enumerate(shape) if s == -1]
     if len(unknown) > 1:
         raise ValueError("can only specify one unknown dimension (-1) in reshape, "
                          f"got shape {shape}")
-    if any(s < -1 for s in shape):
-        raise ValueError(f"negative dimensions not allowed in reshape, got shape {shape}")
     if unknown:
         known = math.prod(s for s in shape if s != -1)
         if known == 0 or x.size % known:
@@ -91,11 +95,16 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
 
 def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
     x = as_tensor(x)
-    src = [normalize_axis(a, x.ndim, "source") for a in _shape_arg(source)]
-    dst = [normalize_axis(a, x.ndim, "destination") for a in _shape_arg(destination)]
+    src = [normalize_axis(a, x.ndim, "source") for a in _axes_arg(source, "source")]
+    dst = [normalize_axis(a, x.ndim, "destination")
+           for a in _axes_arg(destination, "destination")]
+    for name, given, axes in (("source", source, src), ("destination", destination, dst)):
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"repeated axis in `{name}` argument: {given!r} (array of "
+                             f"shape {x.shape})")
     if len(src) != len(dst):
-        raise ValueError("`source` and `destination` arguments must have the same number "
-                         "of elements")
+        raise ValueError(f"`source` and `destination` arguments must have the same number "
+                         f"of elements, got {source!r} and {destination!r}")
     order = [d for d in range(x.ndim) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -117,11 +126,11 @@ def squeeze(x: Any, axis: Any = None) -> Tensor:
 
 def expand_dims(x: Any, axis: Any) -> Tensor:
     x = as_tensor(x)
-    axes = _shape_arg(axis)
+    axes = _axes_arg(axis, "axis")
     ndim = x.ndim + len(axes)
     axes = sorted(normalize_axis(a, ndim) for a in axes)
     if len(set(axes)) != len(axes):
-        raise ValueError(f"repeated axis in expand_dims: {tuple(axis)}")
+        raise ValueError(f"repeated axis in expand_dims: {axis!r} (array of shape {x.shape})")
     shape = list(x.shape)
     for a in axes:
         shape.insert(a, 1)
@@ -301,6 +310,9 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
 def array_split(x: Any, sections: int, axis: int = 0) -> list[Tensor]:
     x = as_tensor(x)
     n = x.shape[normalize_axis(axis, x.ndim)]
+    if sections <= 0:
+        raise ValueError(f"number sections must be larger than 0, got {sections} (array "
+                         f"of shape {x.shape})")
     size, extra = divmod(n, sections)
     bounds = [k * size + min(k, extra) for k in range(1, sections)]
     return split(x, bounds, axis)
@@ -326,7 +338,7 @@ def repeat(x: Any, repeats: int, axis: Optional[int] = None) -> Tensor:
 
 def tile(x: Any, reps: Any) -> Tensor:
     x = as_tensor(x)
-    reps = _shape_arg(reps)
+    reps = shape_arg(reps, "tile")
     ndim = max(x.ndim, len(reps))
     reps = (1,) * (ndim - len(reps)) + reps
     x = P.reshape(x, (1,) * (ndim - x.ndim) + x.shape)
@@ -339,7 +351,7 @@ def roll(x: Any, shift: Any, axis: Any = None) -> Tensor:
     x = as_tensor(x)
     if axis is None:
         return reshape(roll(ravel(x), shift, 0), x.shape)
-    shifts, axes = _shape_arg(shift), _shape_arg(axis)
+    shifts, axes = _axes_arg(shift, "shift"), _axes_arg(axis, "axis")
     for s, a in zip(shifts, axes):
         a = normalize_axis(a, x.ndim)
         n = x.shape[a]

@@ -126,8 +126,9 @@ def var(x: Any, axis: Axis = None, dtype: Any = None, ddof: float = 0,
     xw = P.cast(x, work)
     centered = E.subtract(xw, mean(xw, axis=axes, keepdims=True))
     squares = sum(E.multiply(centered, centered), axis=axes, keepdims=keepdims)
-    divisor = count - ddof
-    result = E.true_divide(squares, divisor) if divisor > 0 else E.multiply(squares, float("nan"))
+    # NumPy clamps the divisor at 0: ddof >= n gives inf (or nan where every value is equal)
+    divisor = count - ddof if count > ddof else 0
+    result = E.true_divide(squares, float(divisor))
     return P.cast(result, out_dtype)
 
 

@@ -252,6 +252,29 @@ class CStyleRenderer:
             return f"{acc} * {value}" if not expr.dtype.is_bool else f"{acc} & {value}"
         return self.ops[Op.MAX]([value, acc], expr.dtype, expr.dtype)
 
+    # -- blocked pairwise summation (shared by the dialects' reduce loops) ------------------
+    def stack_declare(self, name: str, ctype: str, pushes: int, pad: str) -> list[str]:
+        """The locals of a pairwise stack `name` for at most `pushes` block sums (the depth
+        is known when rendering: the stack holds one entry per set bit of the count)."""
+        depth = max(1, pushes.bit_length())
+        return [f"{pad}{ctype} {name}_s[{depth}];",
+                f"{pad}int {name}_top = 0;",
+                f"{pad}uint64_t {name}_n = 0;"]
+
+    def stack_push(self, name: str, ctype: str, value: str, pad: str) -> list[str]:
+        """Push a block sum: like a binary counter, two sums of the same number of blocks
+        are added as soon as both exist, so the blocks are combined as a balanced tree."""
+        return [f"{pad}{{",
+                f"{pad}  {ctype} pg_v = {value};",
+                f"{pad}  for (uint64_t pg_k = ++{name}_n; !(pg_k & 1); pg_k >>= 1) "
+                f"pg_v = {name}_s[--{name}_top] + pg_v;",
+                f"{pad}  {name}_s[{name}_top++] = pg_v;",
+                f"{pad}}}"]
+
+    def stack_fold(self, name: str, acc: str, pad: str) -> list[str]:
+        """Add the stack into `acc` (the unfinished block's sum), smallest sums first."""
+        return [f"{pad}while ({name}_top > 0) {acc} = {name}_s[--{name}_top] + {acc};"]
+
     def statements(self, root: Expr, exprs: list[Expr], names: dict[int, str], coords: list[str],
                    indent: str) -> list[str]:
         """Declare one local per Expr in `exprs` (in order), naming each in `names`."""
@@ -273,6 +296,20 @@ class CStyleRenderer:
         return lines
 
 
+# A float sum adds this many elements straight into one accumulator (a vectorizable loop;
+# the vector lanes split it further), then joins the block's sum to a pairwise tree of block
+# sums: the rounding error grows like SUM_BLOCK / lanes + log2(n / SUM_BLOCK) ulps instead
+# of n, and the loop reading memory is unchanged but for one branch per block.
+SUM_BLOCK = 256
+SUM_LANES = 16  # accumulators a block is spread over (C dialect)
+
+
+def pairwise(reduce: Expr, reduce_size: int) -> bool:
+    """Whether a reduce gets blocked pairwise summation: a float sum longer than a block
+    (integer sums are exact, max exact, and NumPy's prod is a plain loop too)."""
+    return reduce.op is Op.SUM and reduce.dtype.is_float and reduce_size > SUM_BLOCK
+
+
 # ops whose float16 result is already a half value (a load, a literal, a selection, ...)
 _EXACT_IN_HALF = frozenset({Op.LOAD, Op.CONST, Op.CAST, Op.BITCAST, Op.WHERE, Op.MAX, Op.NEG})
 
@@ -284,6 +321,16 @@ def split_by_reduce(kernel: Kernel) -> tuple[Expr | None, list[Expr], list[Expr]
     if reduce is None:
         return None, [], order
     inner = list(reduce.srcs[0].walk())
-    inner_ids = {id(e) for e in inner}
-    outer = [e for e in order if id(e) not in inner_ids and e is not reduce]
+    # after the loop: what the root reaches without passing through the reduce. Exprs are
+    # interned, so one (a constant, say) can be needed on both sides: it is then declared in
+    # both scopes, since the loop's locals are out of scope after it
+    above: set[int] = set()
+    stack = [kernel.value]
+    while stack:
+        expr = stack.pop()
+        if id(expr) in above or expr is reduce:
+            continue
+        above.add(id(expr))
+        stack.extend(expr.srcs)
+    outer = [e for e in order if id(e) in above]
     return reduce, inner, outer

@@ -35,6 +35,9 @@ plain data from the runtime):
 - "tile" (a map variant on vector devices): a reduce that is not unit-stride along its
   reduce axis but is along its last output axis (a matmul, a column sum) computes a
   TILE_ROWS x N block of outputs per work-item as vector outer products.
+- float sums longer than SUM_BLOCK (any strategy): a work-item's accumulators hold one block
+  at a time; each full block is folded and joins a pairwise stack (cstyle.py), so the error
+  grows like log2(n), not n.
 Indices are `int` when every index the kernel can compute fits in 31 bits (cheaper on GPUs,
 and twice the lanes in a CPU's vector unit), else `long`.
 Imports: petagrad.dtypes, petagrad.ir, petagrad.codegen.
@@ -46,7 +49,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from petagrad import dtypes
-from petagrad.codegen.cstyle import CStyleRenderer, Fmt, split_by_reduce
+from petagrad.codegen.cstyle import (SUM_BLOCK, CStyleRenderer, Fmt, pairwise,
+                                     split_by_reduce)
 from petagrad.dtypes import DType
 from petagrad.ir.kernel import Expr, Kernel
 from petagrad.ir.ops import Op
@@ -403,6 +407,31 @@ class OpenCLRenderer(CStyleRenderer):
                     for k in range(1, unroll)]
         return declare, fold
 
+    def block_declare(self, reduce: Expr, size: int, itype: str, pad: str) -> list[str]:
+        """The stack and element count of a blocked float sum into acc (see CStyleRenderer):
+        the accumulators (acc, acc1.., vacc0/vacc1) hold one block of SUM_BLOCK or more."""
+        return ([f"{pad}{itype} acc_cnt = 0;"]
+                + self.stack_declare("acc", self.compute_type(reduce.dtype), size, pad))
+
+    def block_open(self, lo: str, hi: str, itype: str, pad: str) -> list[str]:
+        """Open the loop over blocks of [lo, hi): the counter r runs over [rb, re)."""
+        return [f"{pad}for ({itype} rb = {lo}; rb < {hi}; rb += {SUM_BLOCK}) {{",
+                f"{pad}  const {itype} re = min(rb + {SUM_BLOCK}, ({itype}){hi});",
+                f"{pad}  {itype} r = rb;"]
+
+    def block_close(self, reduce: Expr, fold: list[str], vfold: list[str], unroll: int,
+                    vector: int, pad: str) -> list[str]:
+        """Close a block: once SUM_BLOCK elements are in, fold the accumulators into acc,
+        push it and start the next block from zero."""
+        init = self.reduce_init(reduce)
+        names = ["acc"] + [f"acc{k}" for k in range(1, unroll)]
+        names += ["vacc0", "vacc1"] if vector > 1 else []
+        lines = [f"{pad}  acc_cnt += re - rb;", f"{pad}  if (acc_cnt >= {SUM_BLOCK}) {{"]
+        lines += [f"{pad}    {line.lstrip()}" for line in fold + vfold]
+        lines += self.stack_push("acc", self.compute_type(reduce.dtype), "acc", pad + "    ")
+        lines += [f"{pad}    {name} = {init};" for name in names]
+        return lines + [f"{pad}    acc_cnt = 0;", f"{pad}  }}", f"{pad}}}"]
+
     def render_map(self, kernel: Kernel, name: str, plan: Plan, input_dtypes: list[DType],
                    output_dtype: DType) -> str:
         """One work-item per output element (or per `plan.vector` consecutive elements of
@@ -436,23 +465,35 @@ class OpenCLRenderer(CStyleRenderer):
             declare, fold = self.accumulators(reduce, unroll, "  ")
             vdeclare, vfold = self.vector_accumulators(reduce, vector, "  ")
             lines += declare + vdeclare
+            blocked = pairwise(reduce, plan.red_size)
+            if blocked:
+                lines += self.block_declare(reduce, plan.red_size, it, "  ")
             depth = 1
             for d in outer_axes:
                 lines.append("  " * depth + f"for ({it} {coords[d]} = 0; {coords[d]} < "
                              f"{shape[d]}; {coords[d]}++) {{")
                 depth += 1
             pad = "  " * depth
-            lines.append(f"{pad}{it} r = 0;")
+            hi = str(shape[last])
+            if blocked:
+                lines += self.block_open("0", hi, it, pad)
+                pad, hi = pad + "  ", "re"
+            else:
+                lines.append(f"{pad}{it} r = 0;")
             if vector > 1:
                 lines += self.accumulate_vector(reduce, inner, names, coords, last, "r",
-                                                str(shape[last]), vector, it, pad)
+                                                hi, vector, it, pad)
             lines += self.accumulate(
-                reduce, inner, names, coords, "r", "r", str(shape[last]), unroll,
+                reduce, inner, names, coords, "r", "r", hi, unroll,
                 lambda value, p: [f"{p}const {it} {coords[last]} = {value};"], pad)
+            if blocked:
+                lines += self.block_close(reduce, fold, vfold, unroll, vector, pad[:-2])
             for _ in outer_axes:
                 depth -= 1
                 lines.append("  " * depth + "}")
             lines += fold + vfold
+            if blocked:
+                lines += self.stack_fold("acc", "acc", "  ")
         elif width > 1:
             vector_renderer = _VectorRenderer(width, len(shape) - 1)
             lines += vector_renderer.statements(kernel.value, outer, names, coords, "  ")
@@ -498,10 +539,27 @@ class OpenCLRenderer(CStyleRenderer):
         init = self.reduce_init(reduce)
         lines.append(f"  float{width} " + ", ".join(f"vacc{r} = {init}" for r in range(rows))
                      + ";")
+        blocked = pairwise(reduce, plan.red_size)
+        if blocked:  # per row of the tile, a pairwise stack of vector block sums
+            lines.append(f"  {it} acc_cnt = 0;")
+            for r in range(rows):
+                lines += self.stack_declare(f"vacc{r}", f"float{width}", plan.red_size, "  ")
         depth = 1
-        for d in plan.red_axes:
+        *outer_axes, last = plan.red_axes
+        for d in outer_axes:
             lines.append("  " * depth + f"for ({it} {coords[d]} = 0; {coords[d]} < "
                          f"{shape[d]}; {coords[d]}++) {{")
+            depth += 1
+        p = "  " * depth
+        if blocked:
+            lines += [f"{p}for ({it} rb = 0; rb < {shape[last]}; rb += {SUM_BLOCK}) {{",
+                      f"{p}  const {it} re = min(rb + {SUM_BLOCK}, ({it}){shape[last]});",
+                      f"{p}  for ({it} {coords[last]} = rb; {coords[last]} < re; "
+                      f"{coords[last]}++) {{"]
+            depth += 2
+        else:
+            lines.append(f"{p}for ({it} {coords[last]} = 0; {coords[last]} < "
+                         f"{shape[last]}; {coords[last]}++) {{")
             depth += 1
         pad = "  " * depth
         for r in range(rows):
@@ -512,9 +570,23 @@ class OpenCLRenderer(CStyleRenderer):
             value = block_names[id(reduce.srcs[0])]
             lines.append(f"{pad}  vacc{r} = {self.reduce_combine(reduce, f'vacc{r}', value)};")
             lines.append(f"{pad}}}")
-        for _ in plan.red_axes:
+        depth -= 1
+        lines.append("  " * depth + "}")
+        if blocked:
+            p = "  " * depth
+            lines += [f"{p}acc_cnt += re - rb;", f"{p}if (acc_cnt >= {SUM_BLOCK}) {{"]
+            for r in range(rows):
+                lines += self.stack_push(f"vacc{r}", f"float{width}", f"vacc{r}", p + "  ")
+                lines.append(f"{p}  vacc{r} = {init};")
+            lines += [f"{p}  acc_cnt = 0;", f"{p}}}"]
             depth -= 1
             lines.append("  " * depth + "}")
+        for _ in outer_axes:
+            depth -= 1
+            lines.append("  " * depth + "}")
+        if blocked:
+            for r in range(rows):
+                lines += self.stack_fold(f"vacc{r}", f"vacc{r}", "  ")
         for r in range(rows):
             block_names = {id(reduce): f"vacc{r}"}
             here = row_coords(r)
@@ -597,25 +669,50 @@ class OpenCLRenderer(CStyleRenderer):
         if plan.chunked:  # a CPU: each lane a contiguous chunk, unrolled or vectorized
             chunk = -(-plan.red_size // lanes)
             chunk = -(-chunk // vector) * vector
+            blocked = pairwise(reduce, chunk)
             lines += [f"  const {it} lo = ({lane}) * {chunk};",
-                      f"  const {it} hi = min(lo + {chunk}, ({it}){plan.red_size});",
-                      f"  {it} r = lo;"]
+                      f"  const {it} hi = min(lo + {chunk}, ({it}){plan.red_size});"]
+            pad, hi = "  ", "hi"
+            if blocked:
+                lines += self.block_declare(reduce, chunk, it, pad)
+                lines += self.block_open("lo", "hi", it, pad)
+                pad, hi = "    ", "re"
+            else:
+                lines.append(f"  {it} r = lo;")
             if vector > 1:
                 lines += self.accumulate_vector(reduce, inner, names, coords, plan.red_axes[0],
-                                                "r", "hi", vector, it, "  ")
+                                                "r", hi, vector, it, pad)
             lines += self.accumulate(
-                reduce, inner, names, coords, "r", "r", "hi", unroll,
+                reduce, inner, names, coords, "r", "r", hi, unroll,
                 lambda value, p: self.decode(f"({value})", plan.red_axes, shape, coords, it, p),
-                "  ")
+                pad)
+            if blocked:
+                lines += self.block_close(reduce, fold, vfold, unroll, vector, "  ")
             lines += fold + vfold
+            if blocked:
+                lines += self.stack_fold("acc", "acc", "  ")
         else:  # a GPU: neighbouring lanes read neighbouring elements
-            lines.append(f"  for ({it} r = {lane}; r < {plan.red_size}; r += {lanes}) {{")
-            lines += self.decode("r", plan.red_axes, shape, coords, it, "    ")
+            per_lane = -(-plan.red_size // lanes)
+            blocked = pairwise(reduce, per_lane)
+            pad = "    " if blocked else "  "
+            if blocked:  # each lane's run of SUM_BLOCK elements joins a pairwise stack
+                lines += self.stack_declare("acc", acc_type, per_lane, "  ")
+                span = lanes * SUM_BLOCK
+                lines += [f"  for ({it} rb = {lane}; rb < {plan.red_size}; rb += {span}) {{",
+                          f"    const {it} re = min(rb + {span}, ({it}){plan.red_size});",
+                          f"    for ({it} r = rb; r < re; r += {lanes}) {{"]
+            else:
+                lines.append(f"  for ({it} r = {lane}; r < {plan.red_size}; r += {lanes}) {{")
+            lines += self.decode("r", plan.red_axes, shape, coords, it, pad + "  ")
             inner_names = dict(names)
-            lines += self.statements(reduce.srcs[0], inner, inner_names, coords, "    ")
+            lines += self.statements(reduce.srcs[0], inner, inner_names, coords, pad + "  ")
             value = inner_names[id(reduce.srcs[0])]
-            lines.append(f"    acc = {self.reduce_combine(reduce, 'acc', value)};")
-            lines.append("  }")
+            lines.append(f"{pad}  acc = {self.reduce_combine(reduce, 'acc', value)};")
+            lines.append(f"{pad}}}")
+            if blocked:
+                lines += self.stack_push("acc", acc_type, "acc", "    ")
+                lines += [f"    acc = {self.reduce_init(reduce)};", "  }"]
+                lines += self.stack_fold("acc", "acc", "  ")
         lines += self.tree(reduce, local, acc_type)
         scratch = 0
         if split:

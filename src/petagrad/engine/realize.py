@@ -60,17 +60,45 @@ def run_item(item: ScheduleItem, output: Any = None) -> None:
     """Execute one schedule item and turn its output node into a buffer (`output` if
     given, else freshly allocated)."""
     node = item.output
-    device = get_device(node.device)
-    if output is None:
-        output = device.allocate(node.size * node.dtype.itemsize)
-    if item.kind != "empty":
-        source = get_device(item.inputs[0].device) if item.kind == "copy" else None
-        kernel = item.kernel if item.kind == "kernel" else None
-        launch = Launch(device, kernel, output, [n.buffer for n in item.inputs], node, source)
-        run_launch(launch, output, launch.inputs)
+    try:
+        device = get_device(node.device)
+        if output is None:
+            output = device.allocate(node.size * node.dtype.itemsize)
+        launch = None
+        if item.kind != "empty":
+            source = get_device(item.inputs[0].device) if item.kind == "copy" else None
+            kernel = item.kernel if item.kind == "kernel" else None
+            launch = Launch(device, kernel, output, [n.buffer for n in item.inputs], node,
+                            source)
+            run_launch(launch, output, launch.inputs)
+    except Exception as error:
+        name_creation_site(error, node)
+        raise
+    if launch is not None:
         for listener in launch_listeners:
             listener(launch, node)
     node.become_buffer(output)
+
+
+def name_creation_site(error: Exception, node: Node) -> None:
+    """Append to `error`'s message the user's line that created `node`.
+
+    A compile, launch or allocation failure surfaces at realization, far from the line that
+    built the failing tensor; the message names that line so the user can find it. The
+    error keeps its type; an error already annotated (a nested realize) is left alone.
+    """
+    site = node.creation_site()
+    if not site or getattr(error, "creation_site", None):
+        return
+    try:
+        error.creation_site = site  # type: ignore[attr-defined]
+    except AttributeError:  # an exception type without a __dict__: leave it as it is
+        return
+    note = f"the failing tensor was created at {site}"
+    if len(error.args) == 1 and isinstance(error.args[0], str):
+        error.args = (f"{error.args[0]}\n  ({note})",)
+    elif hasattr(error, "add_note"):  # Python 3.11+: shown after the message
+        error.add_note(note)
 
 
 def _nbytes(buffer: Any) -> int:

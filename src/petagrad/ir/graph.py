@@ -4,6 +4,9 @@ Nodes are built by the Tensor front end and mutated in exactly one way: when the
 realizes a node, it becomes a BUFFER node holding device memory and drops its sources, so
 every tensor sharing it sees the value and the graph behind it can be freed.
 
+Each node records its creation site, the first stack frame outside petagrad, so an error
+that only surfaces at realization can name the user's line (see `creation_site`).
+
 Movement ops never create compute: a VIEW node holds a base node, the composed View over
 the base's row-major layout, and the list of movement steps that made it (the scheduler
 replays the steps when it fuses the base into a consumer). When a reshape cannot be one
@@ -13,6 +16,8 @@ Imports: petagrad.dtypes, petagrad.ir.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from typing import Any, Optional
 
 from petagrad.dtypes import DType
@@ -21,12 +26,28 @@ from petagrad.ir.view import Shape, View
 
 Step = tuple[Op, Any]
 
+# the package's own folder: frames whose file lies under it are petagrad's, not the user's
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _user_frame() -> Any:
+    """The innermost frame outside petagrad (None when petagrad is all there is).
+
+    A plain f_back walk costs about a microsecond per node (measured: a lazy `a + b` went
+    from 7.9 to 8.9 us); inspect.stack() would read source files for every node. The frame
+    itself is not kept (it would keep the caller's locals alive), only its file and line.
+    """
+    frame: Any = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    return frame
+
 
 class Node:
     """One op of the lazy graph, or a realized buffer."""
 
     __slots__ = ("op", "dtype", "shape", "srcs", "arg", "device", "buffer", "view", "steps",
-                 "__weakref__")
+                 "site", "__weakref__")
 
     def __init__(self, op: Op, dtype: DType, shape: Shape, srcs: tuple["Node", ...], device: str,
                  arg: Any = None, view: Optional[View] = None, steps: tuple[Step, ...] = ()):
@@ -39,6 +60,10 @@ class Node:
         self.buffer: Any = None
         self.view = view
         self.steps = steps
+        frame = _user_frame()
+        # (file, line) where user code made this node, for errors raised at realization
+        self.site: Optional[tuple[str, int]] = \
+            None if frame is None else (frame.f_code.co_filename, frame.f_lineno)
 
     @property
     def realized(self) -> bool:
@@ -59,6 +84,10 @@ class Node:
         self.buffer = buffer
         self.srcs = ()
         self.arg = None
+
+    def creation_site(self) -> str:
+        """'file:line' where this node was created outside petagrad, or '' if unknown."""
+        return "" if self.site is None else f"{self.site[0]}:{self.site[1]}"
 
     def __repr__(self) -> str:
         return f"<Node {self.op.name} {self.dtype.name}{list(self.shape)} on {self.device}>"

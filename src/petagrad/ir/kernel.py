@@ -11,7 +11,10 @@ Imports: petagrad.dtypes, petagrad.ir.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import numbers
+import struct
+import weakref
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from petagrad.dtypes import DType
@@ -20,26 +23,45 @@ from petagrad.ir.view import Shape, View
 
 
 class Expr:
-    """An immutable expression node; equal trees hash equal, so kernels cache by structure."""
+    """An immutable, interned expression node: building the same tree twice gives the same
+    object, so equality is identity and hashing is O(1) however much the tree shares.
 
-    __slots__ = ("op", "dtype", "srcs", "arg", "_hash")
+    Interning is what keeps program lookup linear: a structural `==` over a DAG with shared
+    subexpressions revisits each shared node once per path, which is exponential in depth.
+    """
 
-    def __init__(self, op: Op, dtype: DType, srcs: tuple["Expr", ...] = (), arg: Any = None):
-        self.op = op
-        self.dtype = dtype
-        self.srcs = srcs
-        self.arg = arg
-        self._hash = hash((op, dtype.name, srcs, _hashable(arg)))
+    __slots__ = ("op", "dtype", "srcs", "arg", "key", "__weakref__")
 
-    def __hash__(self) -> int:
-        return self._hash
+    op: Op
+    dtype: DType
+    srcs: tuple["Expr", ...]
+    arg: Any
+    key: tuple
 
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        return (isinstance(other, Expr) and self._hash == other._hash and self.op is other.op
-                and self.dtype is other.dtype and _same_arg(self.arg, other.arg)
-                and self.srcs == other.srcs)
+    def __new__(cls, op: Op, dtype: DType, srcs: tuple["Expr", ...] = (),
+                arg: Any = None) -> "Expr":
+        srcs = tuple(srcs)
+        # srcs are interned already, so the key compares and hashes them by identity
+        key = (op, dtype, srcs, _arg_key(arg))
+        found = _INTERNED.get(key)
+        if found is not None:
+            return found
+        expr = object.__new__(cls)
+        expr.op = op
+        expr.dtype = dtype
+        expr.srcs = srcs
+        expr.arg = arg
+        expr.key = key
+        _INTERNED[key] = expr
+        return expr
+
+    # interned: equality and hashing by identity (object's defaults, spelled out for clarity)
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __reduce__(self) -> tuple:
+        # unpickling goes back through the intern table
+        return (Expr, (self.op, self.dtype, self.srcs, self.arg))
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(s) for s in self.srcs)
@@ -64,27 +86,50 @@ class Expr:
                     stack.append((src, False))
 
 
-def _hashable(arg: Any) -> Any:
-    # float('nan') != itself; hash consts by their repr and type so NaN kernels cache too
-    if isinstance(arg, float):
-        return ("float", repr(arg))
-    return arg
+# Live Exprs by structural key; an entry goes when its Expr is no longer referenced (the
+# program caches keep their kernels' Exprs alive, so a cached kernel's tree stays shared).
+_INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
 
 
-def _same_arg(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return repr(a) == repr(b)
-    return type(a) is type(b) and a == b
+def _arg_key(arg: Any) -> Any:
+    """A key equal exactly when two args must give the same kernel.
+
+    Floats (Python's and NumPy's scalars) go by their bits: NaN != NaN would never share,
+    and 0.0 == -0.0 would merge two different constants. The type is part of the key, so
+    True, 1, 1.0 and float32(1.0) stay distinct.
+    """
+    if isinstance(arg, numbers.Real) and not isinstance(arg, numbers.Integral):
+        return (type(arg), struct.pack("<d", float(arg)))
+    if isinstance(arg, tuple):
+        return (tuple, tuple(_arg_key(a) for a in arg))
+    return (type(arg), arg)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Kernel:
-    """One launch: loop `shape`, reduce over `reduce_axes`, store `value` contiguously."""
+    """One launch: loop `shape`, reduce over `reduce_axes`, store `value` contiguously.
+
+    `key` (computed once) is what program caches look kernels up by: equal kernels have
+    equal keys, and comparing two keys is O(1) because `value` is an interned Expr.
+    """
 
     shape: Shape
     reduce_axes: tuple[int, ...]
     value: Expr
     n_inputs: int
+    key: tuple = field(init=False, repr=False)
+    _hash: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        key = (tuple(self.shape), tuple(self.reduce_axes), self.value, self.n_inputs)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "_hash", hash(key))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, Kernel) and self.key == other.key)
 
     @property
     def output_shape(self) -> Shape:

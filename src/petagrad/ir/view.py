@@ -120,6 +120,10 @@ class View:
         if math.prod(shape) == 0:
             return View.contiguous(shape)
         if self.all_invalid:
+            if not shape:
+                # a 0-d view has no axis to carry an empty mask, so the graph copies instead
+                # (reading it as unmasked would return the buffer's element, not zero)
+                return None
             return View(shape, (0,) * len(shape), 0, tuple((0, 0) for _ in shape))
         if self.is_contiguous:
             return View.contiguous(shape)

@@ -50,8 +50,9 @@ __all__ = [
 ]
 
 
-class ConvShapeError(ShapeError, RuntimeError):
-    """Shapes that do not fit a convolution: a ValueError (NumPy) and a RuntimeError (torch)."""
+class NNShapeError(ShapeError, RuntimeError):
+    """Shapes that do not fit an nn op (linear, convolution, pooling): a ValueError, as
+    the array API raises, and a RuntimeError, as PyTorch raises."""
 
 
 # -- small helpers --------------------------------------------------------------------------
@@ -86,8 +87,8 @@ def _batched(x: Tensor, nd: int, fn: str) -> tuple[Tensor, bool]:
         return x, False
     if x.ndim == nd + 1:
         return P.reshape(x, (1,) + x.shape), True
-    raise ShapeError(f"{fn}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
-                     f"input, got input of shape {x.shape}")
+    raise NNShapeError(f"{fn}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
+                       f"input, got input of shape {x.shape}")
 
 
 def _unbatch(x: Tensor, added: bool) -> Tensor:
@@ -307,10 +308,13 @@ def _softmax_dim(fn: str, ndim: int, dim: int | None) -> int:
     return dim
 
 
-def _shifted(x: Tensor, dim: Any) -> tuple[Tensor, Tensor]:
-    """(x - m, m) with m the detached max over dim (0 where it is not finite)."""
+def _shifted(x: Tensor, dim: Any, finite_peak: bool = True) -> tuple[Tensor, Tensor]:
+    """(x - m, m) with m the detached max over dim; with finite_peak, m is 0 where the max
+    is not finite (logsumexp's inf and -inf results). Softmax keeps an infinite m, so an
+    inf input gives NaN everywhere along dim, like PyTorch (inf - inf is NaN)."""
     peak = pg.max(x.detach(), axis=dim, keepdims=True)
-    peak = pg.where(pg.isfinite(peak), peak, 0.0)
+    if finite_peak:
+        peak = pg.where(pg.isfinite(peak), peak, 0.0)
     return x - peak, peak
 
 
@@ -324,7 +328,7 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
     if x.ndim == 0:
         return pg.reshape(softmax(pg.reshape(x, (1,)), 0), ())
     dim = _softmax_dim("softmax", x.ndim, dim)
-    shifted, _ = _shifted(x, dim)
+    shifted, _ = _shifted(x, dim, finite_peak=False)
     e = pg.exp(shifted)
     return e / pg.sum(e, axis=dim, keepdims=True)
 
@@ -335,7 +339,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
     if x.ndim == 0:
         return pg.reshape(log_softmax(pg.reshape(x, (1,)), 0), ())
     dim = _softmax_dim("log_softmax", x.ndim, dim)
-    shifted, _ = _shifted(x, dim)
+    shifted, _ = _shifted(x, dim, finite_peak=False)
     return shifted - pg.log(pg.sum(pg.exp(shifted), axis=dim, keepdims=True))
 
 
@@ -651,8 +655,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     x = _float(input, "linear")
     weight = _float(weight, "linear", x)
     if x.ndim == 0 or weight.ndim not in (1, 2) or x.shape[-1] != weight.shape[-1]:
-        raise ShapeError(f"linear: input of shape {x.shape} does not fit weight of shape "
-                         f"{weight.shape} (expected input (..., {weight.shape[-1]}))")
+        raise NNShapeError(f"linear: input of shape {x.shape} does not fit weight of shape "
+                           f"{weight.shape} (expected input (..., {weight.shape[-1]}))")
     out = pg.matmul(x, pg.swapaxes(weight, -1, -2) if weight.ndim == 2 else weight)
     if bias is not None:
         out = out + _tensor(bias, x)
@@ -768,7 +772,7 @@ def _conv_core(fn: str, x: Tensor, weight: Tensor, stride: Sequence[int],
         if size < extent:
             padded = tuple(x.shape[2 + e] + pads[e][0] + pads[e][1] for e in range(nd))
             dilated = tuple(dilation[e] * (kernel[e] - 1) + 1 for e in range(nd))
-            raise ConvShapeError(f"{fn}: the padded input of spatial size {padded} is smaller "
+            raise NNShapeError(f"{fn}: the padded input of spatial size {padded} is smaller "
                                  f"than the dilated kernel {dilated} (input shape {x.shape}, "
                                  f"weight shape {weight.shape})")
         out.append((size - extent) // stride[d] + 1)
@@ -814,7 +818,7 @@ def _conv_inputs(fn: str, input: Tensor, weight: Tensor, nd: int,
     x = _float(input, fn)
     weight = _float(weight, fn, x)
     if weight.ndim != nd + 2:
-        raise ConvShapeError(f"{fn}: weight must be {nd + 2}-D (out_channels, "
+        raise NNShapeError(f"{fn}: weight must be {nd + 2}-D (out_channels, "
                              f"in_channels/groups, *kernel), got shape {weight.shape}")
     if not isinstance(groups, (int, np.integer)) or groups <= 0:
         raise ValueError(f"{fn}: groups must be a positive integer, got {groups!r}")
@@ -829,11 +833,11 @@ def _conv(fn: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None,
     out_channels, per_group = weight.shape[:2]
     if x.shape[1] != per_group * groups:
         extra = f", groups {groups}" if groups != 1 else ""
-        raise ConvShapeError(f"{fn}: expected input with {per_group * groups} channels "
+        raise NNShapeError(f"{fn}: expected input with {per_group * groups} channels "
                              f"(weight shape {weight.shape}{extra}), got input of shape "
                              f"{tuple(input.shape)}")
     if out_channels % groups:
-        raise ConvShapeError(f"{fn}: out_channels {out_channels} (weight shape "
+        raise NNShapeError(f"{fn}: out_channels {out_channels} (weight shape "
                              f"{weight.shape}) must be divisible by groups {groups}")
     stride = _ntuple(stride, nd, "stride", fn)
     dilation = _ntuple(dilation, nd, "dilation", fn)
@@ -851,7 +855,7 @@ def _add_channel_bias(fn: str, y: Tensor, bias: Tensor | None, out_channels: int
         return y
     bias = _tensor(bias, like)
     if bias.shape != (out_channels,):
-        raise ConvShapeError(f"{fn}: bias must have shape ({out_channels},), got {bias.shape}")
+        raise NNShapeError(f"{fn}: bias must have shape ({out_channels},), got {bias.shape}")
     return y + P.reshape(bias.astype(y.dtype), _channel_shape(y.ndim, out_channels))
 
 
@@ -888,10 +892,10 @@ def _conv_transpose(fn: str, nd: int, input: Tensor, weight: Tensor, bias: Tenso
     x, weight, added = _conv_inputs(fn, input, weight, nd, groups)
     in_channels, per_group_out = weight.shape[:2]
     if x.shape[1] != in_channels:
-        raise ConvShapeError(f"{fn}: expected input with {in_channels} channels (weight "
+        raise NNShapeError(f"{fn}: expected input with {in_channels} channels (weight "
                              f"shape {weight.shape}), got input of shape {tuple(input.shape)}")
     if in_channels % groups:
-        raise ConvShapeError(f"{fn}: in_channels {in_channels} (weight shape {weight.shape}) "
+        raise NNShapeError(f"{fn}: in_channels {in_channels} (weight shape {weight.shape}) "
                              f"must be divisible by groups {groups}")
     stride = _ntuple(stride, nd, "stride", fn)
     dilation = _ntuple(dilation, nd, "dilation", fn)
@@ -911,7 +915,7 @@ def _conv_transpose(fn: str, nd: int, input: Tensor, weight: Tensor, bias: Tenso
     sizes = tuple((s - 1) * st - 2 * p + dil * (k - 1) + op + 1 for s, st, p, dil, k, op in
                   zip(spatial, stride, padding, dilation, kernel, output_padding))
     if any(s <= 0 for s in sizes):
-        raise ConvShapeError(f"{fn}: the output size {sizes} is not positive (input shape "
+        raise NNShapeError(f"{fn}: the output size {sizes} is not positive (input shape "
                              f"{x.shape}, weight shape {weight.shape})")
     taps = math.prod(kernel)
     per_group_in = in_channels // groups
@@ -985,9 +989,9 @@ def _pool_out(fn: str, x: Tensor, kernel: Sequence[int], stride: Sequence[int],
         if ceil_mode and (o - 1) * s >= size + p:
             o -= 1  # the last window must start inside the input or the left padding
         if o <= 0:
-            raise ShapeError(f"{fn}: output size is too small (input shape {x.shape}, "
-                             f"kernel_size {tuple(kernel)}, stride {tuple(stride)}, padding "
-                             f"{tuple(padding)}, dilation {tuple(dilation)})")
+            raise NNShapeError(f"{fn}: output size is too small (input shape {x.shape}, "
+                               f"kernel_size {tuple(kernel)}, stride {tuple(stride)}, "
+                               f"padding {tuple(padding)}, dilation {tuple(dilation)})")
         out.append(o)
     return tuple(out)
 
@@ -1175,8 +1179,8 @@ def _affine_param(fn: str, name: str, value: Tensor | None, shape: tuple[int, ..
         return None
     value = _tensor(value, like)
     if value.shape != shape:
-        raise ShapeError(f"{fn}: {name} must have shape {shape}, got {value.shape} (input "
-                         f"shape {like.shape})")
+        raise NNShapeError(f"{fn}: {name} must have shape {shape}, got {value.shape} (input "
+                           f"shape {like.shape})")
     return value
 
 
@@ -1239,8 +1243,8 @@ def layer_norm(input: Tensor, normalized_shape: IntOrTuple, weight: Tensor | Non
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) \
         else tuple(int(s) for s in normalized_shape)
     if not shape or x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
-        raise ShapeError(f"{fn}: normalized_shape {shape} does not match the trailing "
-                         f"dimensions of input of shape {x.shape}")
+        raise NNShapeError(f"{fn}: normalized_shape {shape} does not match the trailing "
+                           f"dimensions of input of shape {x.shape}")
     axes = tuple(range(x.ndim - len(shape), x.ndim))
     mean = pg.mean(x, axis=axes, keepdims=True)
     centered = x - mean

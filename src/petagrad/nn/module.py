@@ -135,9 +135,11 @@ class Module:
             if not isinstance(value, pg.Tensor):  # NumPy arrays, lists, numbers
                 value = pg.asarray(np.asarray(value), dtype=target.dtype, device=target.device)
             if value.shape != target.shape:
-                raise ValueError(f"load_state_dict for {type(self).__name__}: {name!r} has "
-                                 f"shape {value.shape} in the state dict but {target.shape} in "
-                                 f"the model")
+                # PyTorch's type (RuntimeError) and wording
+                raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: "
+                                   f"size mismatch for {name}: copying a param with shape "
+                                   f"{value.shape} from checkpoint, the shape in current model "
+                                   f"is {target.shape}")
             updates.append((target, value))
         # every value converted and checked: only now does anything change
         with pg.no_grad():

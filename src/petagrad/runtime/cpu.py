@@ -197,7 +197,8 @@ class Device(BaseDevice):
 
     def __init__(self, index: int = 0):
         self.renderer = CRenderer()
-        self.programs: dict[Kernel, Program | GemmProgram] = {}
+        # by Kernel.key: precomputed, and O(1) to compare since its Exprs are interned
+        self.programs: dict[tuple, Program | GemmProgram] = {}
         self.header = runtime_source("petagrad.h")
 
     @property
@@ -218,7 +219,7 @@ class Device(BaseDevice):
         return buffer.typed(dtype, count)
 
     def program(self, kernel: Kernel) -> Program | GemmProgram:
-        found = self.programs.get(kernel)
+        found = self.programs.get(kernel.key)
         if found is not None:
             return found
         gemm = match_gemm(kernel)
@@ -227,7 +228,7 @@ class Device(BaseDevice):
             program: Program | GemmProgram = GemmProgram(gemm, epilogue)
         else:
             program = self.compile(kernel)
-        self.programs[kernel] = program
+        self.programs[kernel.key] = program
         return program
 
     def compile(self, kernel: Kernel) -> Program:

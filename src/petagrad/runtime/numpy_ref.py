@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import math
+
 import numpy as np
 
 from petagrad import dtypes
@@ -155,12 +157,29 @@ def _reduce(expr: Expr, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray
     axes = expr.arg
     full = np.broadcast_to(value, shape)
     dtype = expr.dtype.np
+    if expr.op is Op.SUM and expr.dtype.is_float:
+        return _pairwise_sum(full, axes, dtype)
     if expr.op is Op.SUM:
         return np.add.reduce(full, axis=axes, keepdims=True, dtype=dtype)
     if expr.op is Op.PROD:
         return np.multiply.reduce(full, axis=axes, keepdims=True, dtype=dtype)
     return np.maximum.reduce(full, axis=axes, keepdims=True,
                              initial=dtypes.min_value(expr.dtype))
+
+
+def _pairwise_sum(full: np.ndarray, axes: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A float sum with O(log n) rounding error, like the compiled devices' blocked sums.
+
+    NumPy sums pairwise only along a contiguous axis (along any other it adds whole rows one
+    after another, an error growing like n), so the reduce axes are moved last and made
+    contiguous first. float16 is summed in float32, as the other devices accumulate it."""
+    acc = np.float32 if dtype == np.float16 else dtype
+    kept = tuple(1 if d in axes else n for d, n in enumerate(full.shape))
+    moved = np.moveaxis(full, axes, tuple(range(-len(axes), 0)))
+    count = math.prod(full.shape[d] for d in axes)
+    rows = np.ascontiguousarray(moved.reshape(moved.shape[:moved.ndim - len(axes)] + (count,)),
+                                dtype=acc)
+    return np.add.reduce(rows, axis=-1).astype(dtype).reshape(kept)
 
 
 def _typed(buffer: np.ndarray, dtype: DType) -> np.ndarray:

@@ -76,6 +76,7 @@ class Scheduler:
         self.targets = {id(n) for n in targets}
         self.consumers = _count_consumers(targets)
         self.costly: dict[int, bool] = {}
+        self.leaf_memo: dict[tuple[int, bool], Optional[frozenset]] = {}
 
     def shared_and_costly(self, node: Node) -> bool:
         """Whether an elementwise node read by several consumers should be computed once:
@@ -95,26 +96,43 @@ class Scheduler:
         reduce as its epilogue source and so recompute the whole reduction (a matmul + bias
         read by three GELU terms ran the matmul three times).
         """
-        leaves: set[int] = set()
-        stack, seen = [(node, True)], set()
-        while stack and len(leaves) < COSTLY_READS:
-            current, alone = stack.pop()
-            if (id(current), alone) in seen:
-                continue
-            seen.add((id(current), alone))
-            if current.op is Op.VIEW:
-                reshapes = all(step[0] is Op.RESHAPE for step in current.steps)
-                stack.append((current.srcs[0], alone and reshapes))
-            elif current.op in ELEMENTWISE and not current.realized \
-                    and id(current) not in self.scheduled:
-                alone = alone and (current is node or self.consumers.get(id(current), 0) < 2)
-                stack.extend((src, alone) for src in current.srcs)
-            elif current.op in REDUCE and alone and not current.realized \
-                    and id(current) not in self.scheduled:
-                return COSTLY_READS
-            elif current.op not in (Op.CONST, Op.RANGE):
-                leaves.add(id(current))
-        return len(leaves)
+        leaves = self._leaves(node, True, True)
+        return COSTLY_READS if leaves is None else len(leaves)
+
+    def _leaves(self, current: Node, alone: bool, is_root: bool = False) -> Optional[frozenset]:
+        """The buffers (by id) `current` reads when inlined, None once COSTLY_READS or more.
+
+        Memoised per (node, alone) until the next item is scheduled: without it every shared
+        node of a long chain re-walked the whole graph below it (quadratic in its length).
+        Capping each set at COSTLY_READS keeps the union exact below the cap.
+        """
+        key = (id(current), alone)
+        if not is_root and key in self.leaf_memo:
+            return self.leaf_memo[key]
+        op = current.op
+        pending = not current.realized and id(current) not in self.scheduled
+        result: Optional[frozenset]
+        if op is Op.VIEW:
+            reshapes = all(step[0] is Op.RESHAPE for step in current.steps)
+            result = self._leaves(current.srcs[0], alone and reshapes)
+        elif op in ELEMENTWISE and pending:
+            alone = alone and (is_root or self.consumers.get(id(current), 0) < 2)
+            result = frozenset()
+            for src in current.srcs:
+                below = self._leaves(src, alone)
+                result = None if below is None else result | below
+                if result is None or len(result) >= COSTLY_READS:
+                    result = None
+                    break
+        elif op in REDUCE and alone and pending:
+            result = None
+        elif op in (Op.CONST, Op.RANGE):
+            result = frozenset()
+        else:
+            result = frozenset((id(current),))
+        if not is_root:
+            self.leaf_memo[key] = result
+        return result
 
     def realize(self, node: Node, reason: str = "") -> None:
         """Append the items that compute `node` (after those it depends on)."""
@@ -141,6 +159,7 @@ class Scheduler:
     def _add(self, item: ScheduleItem) -> None:
         self.scheduled.add(id(item.output))
         self.items.append(item)
+        self.leaf_memo.clear()  # a newly scheduled node reads as one buffer from now on
 
 
 class _KernelBuilder:

@@ -1,0 +1,442 @@
+"""The bad-input suite, in the style of array-api-strict's error tests: one case per public
+function (and Tensor method) for its main misuse.
+
+Each case asserts the exception type (the one NumPy raises for array functions, PyTorch's
+for nn and autograd), that the error is raised at the call (no kernel has run), and that
+the message names the shapes, axes or dtypes involved. Where NumPy has the same function,
+the case calls it with the same bad input and asserts that both exceptions belong to the
+same built-in family (ValueError, TypeError, IndexError, ...).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import numpy as np
+import pytest
+
+import petagrad as pg
+import petagrad.nn as nn
+import petagrad.nn.functional as F
+
+torch = pytest.importorskip("torch")
+
+
+def f32(*shape: int) -> pg.Tensor:
+    return pg.tensor(np.arange(np.prod(shape), dtype=np.float32).reshape(shape) + 1)
+
+
+def n32(*shape: int) -> np.ndarray:
+    return np.arange(np.prod(shape), dtype=np.float32).reshape(shape) + 1
+
+
+def i64(*shape: int) -> pg.Tensor:
+    return pg.tensor(np.arange(np.prod(shape), dtype=np.int64).reshape(shape))
+
+
+@dataclass
+class Case:
+    """`call` misuses `name`; `error` is the type expected and `words` must all appear in
+    the message; `oracle`, when given, makes the same call on NumPy or PyTorch."""
+
+    name: str
+    call: Callable[[], Any]
+    error: type
+    words: tuple[str, ...] = ()
+    oracle: Optional[Callable[[], Any]] = None
+    computes: bool = False  # the call computes something before its misuse (a setup)
+
+
+def binary(name: str, np_name: Optional[str] = None) -> Case:
+    """A binary elementwise function given shapes that do not broadcast."""
+    np_fn = getattr(np, np_name or name)
+    return Case(name, lambda: getattr(pg, name)(f32(2, 3), f32(4, 3)), ValueError,
+                ("(2, 3)", "(4, 3)"), lambda: np_fn(n32(2, 3), n32(4, 3)))
+
+
+def unary(name: str, np_name: Optional[str] = None) -> Case:
+    """A unary elementwise function given text, which has no numeric dtype."""
+    np_fn = getattr(np, np_name or name)
+    return Case(name, lambda: getattr(pg, name)(["a", "b"]), TypeError, ("<U1",),
+                lambda: np_fn(np.array(["a", "b"])))
+
+
+def integer_only(name: str) -> Case:
+    """A bitwise function given float operands (NumPy has no float loop for them)."""
+    return Case(name, lambda: getattr(pg, name)(f32(2), f32(2)), TypeError, ("float32",),
+                lambda: getattr(np, name)(n32(2), n32(2)))
+
+
+def bad_axis(name: str, **kwargs: Any) -> Case:
+    """A reduction over an axis the array does not have."""
+    return Case(name, lambda: getattr(pg, name)(f32(2, 3), axis=2, **kwargs),
+                np.exceptions.AxisError, ("axis 2", "dimension 2"),
+                lambda: getattr(np, name)(n32(2, 3), axis=2, **kwargs))
+
+
+def _assign_wrong_shape() -> None:
+    pg.zeros((2, 3)).realize().assign(np.ones((4, 3), np.float32))
+
+
+def _setitem_wrong_shape() -> None:
+    t = pg.zeros((2, 3))
+    t[0] = np.ones(4, np.float32)
+
+
+def _np_setitem_wrong_shape() -> None:
+    a = np.zeros((2, 3), np.float32)
+    a[0] = np.ones(4, np.float32)
+
+
+def _backward_without_grad() -> None:
+    f32(3).sum().backward()
+
+
+def _load_wrong_shape() -> None:
+    layer = nn.Linear(3, 4)
+    layer.load_state_dict({"weight": np.zeros((5, 3), np.float32),
+                           "bias": np.zeros(4, np.float32)})
+
+
+def _torch_load_wrong_shape() -> None:
+    layer = torch.nn.Linear(3, 4)
+    layer.load_state_dict({"weight": torch.zeros(5, 3), "bias": torch.zeros(4)})
+
+
+def _seed_backward(shape: tuple[int, ...]) -> None:
+    x = pg.tensor(np.ones(3, np.float32), requires_grad=True)
+    (x * 2.0).backward(pg.ones(shape))
+
+
+def _torch_seed_backward(shape: tuple[int, ...]) -> None:
+    x = torch.ones(3, requires_grad=True)
+    (x * 2.0).backward(torch.ones(shape))
+
+
+def _stale_saved_value() -> None:
+    x = pg.tensor(np.ones(3, np.float32), requires_grad=True)
+    w = pg.tensor(np.full(3, 2.0, np.float32)).realize()
+    y = (x * w).sum()
+    w.assign(np.zeros(3, np.float32))
+    y.backward()
+
+
+def _torch_stale_saved_value() -> None:
+    x, w = torch.ones(3, requires_grad=True), torch.full((3,), 2.0)
+    y = (x * w).sum()
+    w.copy_(torch.zeros(3))
+    y.backward()
+
+
+CASES: list[Case] = [
+    # -- creation ---------------------------------------------------------------------------
+    Case("zeros", lambda: pg.zeros((2.5,)), TypeError, ("float", "2.5"),
+         lambda: np.zeros((2.5,))),
+    Case("zeros-negative", lambda: pg.zeros((2, -1)), ValueError, ("negative", "(2, -1)"),
+         lambda: np.zeros((2, -1))),
+    Case("zeros-too-big", lambda: pg.zeros((2 ** 64,)), ValueError, ("18446744073709551616",),
+         lambda: np.zeros((2 ** 64,))),
+    Case("ones", lambda: pg.ones(2.0), TypeError, ("2.0",), lambda: np.ones(2.0)),
+    Case("ones-too-big", lambda: pg.ones((2 ** 40, 2 ** 40)), ValueError,
+         ("(1099511627776, 1099511627776)",), lambda: np.ones((2 ** 40, 2 ** 40))),
+    Case("empty", lambda: pg.empty((-3,)), ValueError, ("negative", "(-3,)"),
+         lambda: np.empty((-3,))),
+    Case("full", lambda: pg.full((2, 1.5), 0.0), TypeError, ("float", "1.5"),
+         lambda: np.full((2, 1.5), 0.0)),
+    Case("zeros_like", lambda: pg.zeros_like(f32(2), dtype="float7"), TypeError, ("float7",),
+         lambda: np.zeros_like(n32(2), dtype="float7")),
+    Case("ones_like", lambda: pg.ones_like(f32(2), dtype="complex128"), TypeError,
+         ("complex128",)),
+    Case("empty_like", lambda: pg.empty_like(f32(2), dtype="int128"), TypeError, ("int128",),
+         lambda: np.empty_like(n32(2), dtype="int128")),
+    Case("full_like", lambda: pg.full_like(f32(2), 1.0, dtype="floaty"), TypeError,
+         ("floaty",), lambda: np.full_like(n32(2), 1.0, dtype="floaty")),
+    Case("eye", lambda: pg.eye(-1), ValueError, ("negative", "-1"), lambda: np.eye(-1)),
+    Case("eye-float", lambda: pg.eye(2.5), TypeError, ("float",), lambda: np.eye(2.5)),
+    Case("identity", lambda: pg.identity(-2), ValueError, ("negative", "-2"),
+         lambda: np.identity(-2)),
+    Case("arange", lambda: pg.arange(0, 1, 0), ZeroDivisionError, ("step",)),
+    Case("arange-inf", lambda: pg.arange(0, float("inf")), ValueError, ("inf",),
+         lambda: np.arange(0, float("inf"))),
+    Case("linspace", lambda: pg.linspace(0, 1, -2), ValueError, ("-2",),
+         lambda: np.linspace(0, 1, -2)),
+    Case("linspace-float", lambda: pg.linspace(0, 1, 2.5), TypeError, ("2.5",),
+         lambda: np.linspace(0, 1, 2.5)),
+    Case("asarray", lambda: pg.asarray([[1.0, 2.0], [3.0]]), ValueError, ("inhomogeneous",),
+         lambda: np.asarray([[1.0, 2.0], [3.0]])),
+    Case("asarray-text", lambda: pg.asarray(["a"]), TypeError, ("<U1",)),
+    Case("tensor", lambda: pg.tensor([1, 2], dtype="bfloat"), TypeError, ("bfloat",),
+         lambda: np.asarray([1, 2], dtype="bfloat")),
+    # NumPy's tril/triu raise TypeError for 0-d input by accident (tri() misses N)
+    Case("tril", lambda: pg.tril(pg.tensor(1.0)), ValueError, ("0-d", "()")),
+    Case("triu", lambda: pg.triu(pg.tensor(1.0)), ValueError, ("0-d", "()")),
+    # -- random -----------------------------------------------------------------------------
+    Case("rand", lambda: pg.rand(2, -1), ValueError, ("negative", "(2, -1)")),
+    Case("randn", lambda: pg.randn(2.5), TypeError, ("2.5",)),
+    Case("uniform", lambda: pg.uniform(0, 1, (2, -3)), ValueError, ("(2, -3)",),
+         lambda: np.random.uniform(0, 1, (2, -3))),
+    Case("normal", lambda: pg.normal(0, 1, (1.5,)), TypeError, ("float",),
+         lambda: np.random.normal(0, 1, (1.5,))),
+    Case("randint", lambda: pg.randint(3, 1), ValueError, ("3", "1"),
+         lambda: np.random.randint(3, 1)),
+    Case("manual_seed", lambda: pg.manual_seed(1.5), TypeError, ("1.5",)),
+    # -- elementwise ------------------------------------------------------------------------
+    *[binary(n) for n in ("add", "subtract", "multiply", "divide", "true_divide",
+                          "floor_divide", "fmod", "mod", "remainder", "power", "pow",
+                          "maximum", "minimum", "equal", "not_equal", "greater",
+                          "greater_equal", "less", "less_equal", "logical_and",
+                          "logical_or", "logical_xor")],
+    *[integer_only(n) for n in ("bitwise_and", "bitwise_or", "bitwise_xor", "left_shift",
+                                "right_shift")],
+    *[unary(n) for n in ("exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt",
+                         "sin", "cos", "tan", "tanh", "ceil", "floor", "trunc", "round",
+                         "around", "abs", "absolute", "negative", "square", "reciprocal",
+                         "isnan", "isinf", "isfinite", "logical_not", "sign")],
+    Case("rsqrt", lambda: pg.rsqrt(["a"]), TypeError, ("<U1",)),
+    Case("sigmoid", lambda: pg.sigmoid(["a"]), TypeError, ("<U1",)),
+    Case("relu", lambda: pg.relu(["a"]), TypeError, ("<U1",)),
+    Case("bitwise_not", lambda: pg.bitwise_not(f32(2)), TypeError, ("float32",),
+         lambda: np.bitwise_not(n32(2))),
+    Case("invert", lambda: pg.invert(f32(2)), TypeError, ("float32",),
+         lambda: np.invert(n32(2))),
+    Case("negative-bool", lambda: pg.negative(pg.tensor([True])), TypeError, ("bool",),
+         lambda: np.negative(np.array([True]))),
+    Case("power-negative-int", lambda: pg.power(i64(3), -1), ValueError,
+         ("negative integer powers", "int64", "(3,)"), lambda: np.power(np.arange(3), -1)),
+    Case("power-negative-array", lambda: pg.power(i64(2), np.array([2, -1])), ValueError,
+         ("negative integer powers",), lambda: np.power(np.arange(2), np.array([2, -1]))),
+    Case("clip", lambda: pg.clip(f32(2, 3), f32(4, 1), 5.0), ValueError, ("(2, 3)", "(4, 1)"),
+         lambda: np.clip(n32(2, 3), n32(4, 1), 5.0)),
+    Case("where", lambda: pg.where(f32(2, 3) > 1, f32(2, 3), f32(3, 2)), ValueError,
+         ("(2, 3)", "(3, 2)"), lambda: np.where(n32(2, 3) > 1, n32(2, 3), n32(3, 2))),
+    Case("astype", lambda: pg.astype(f32(2), "float7"), TypeError, ("float7",),
+         lambda: n32(2).astype("float7")),
+    Case("bitcast", lambda: pg.bitcast(f32(3), pg.float64), ValueError, ("float32", "float64"),
+         lambda: n32(3).view(np.float64)),
+    Case("broadcast_to", lambda: pg.broadcast_to(f32(2, 3), (3, 3)), ValueError,
+         ("(2, 3)", "(3, 3)"), lambda: np.broadcast_to(n32(2, 3), (3, 3))),
+    Case("broadcast_to-float", lambda: pg.broadcast_to(f32(3), (2.0, 3)), TypeError,
+         ("float",), lambda: np.broadcast_to(n32(3), (2.0, 3))),
+    Case("broadcast_shapes", lambda: pg.broadcast_shapes((2, 3), (4,)), ValueError,
+         ("(2, 3)", "(4,)"), lambda: np.broadcast_shapes((2, 3), (4,))),
+    Case("broadcast_arrays", lambda: pg.broadcast_arrays(f32(2), f32(3)), ValueError,
+         ("(2,)", "(3,)"), lambda: np.broadcast_arrays(n32(2), n32(3))),
+    Case("less-None", lambda: pg.less(f32(2), None), TypeError, ("NoneType",),
+         lambda: np.less(n32(2), None)),
+    # -- reductions -------------------------------------------------------------------------
+    *[bad_axis(n) for n in ("sum", "prod", "mean", "max", "min", "amax", "amin", "argmax",
+                            "argmin", "any", "all", "std", "var", "cumsum")],
+    Case("max-empty", lambda: pg.max(pg.zeros((0, 3))), ValueError, ("(0, 3)",),
+         lambda: np.max(np.zeros((0, 3)))),
+    Case("argmin-empty", lambda: pg.argmin(pg.zeros((0,))), ValueError, ("(0,)",),
+         lambda: np.argmin(np.zeros((0,)))),
+    Case("sum-float-axis", lambda: pg.sum(f32(2), axis=0.5), TypeError, ("float",),
+         lambda: np.sum(n32(2), axis=0.5)),
+    Case("mean-repeated-axis", lambda: pg.mean(f32(2, 3), axis=(0, 0)), ValueError,
+         ("(0, 0)",), lambda: np.mean(n32(2, 3), axis=(0, 0))),
+    # -- movement ---------------------------------------------------------------------------
+    Case("reshape", lambda: pg.reshape(f32(2, 3), (4, 2)), ValueError, ("6", "(4, 2)"),
+         lambda: np.reshape(n32(2, 3), (4, 2))),
+    Case("reshape-float", lambda: pg.reshape(f32(2), 2.0), TypeError, ("2.0",),
+         lambda: np.reshape(n32(2), 2.0)),
+    Case("reshape-two-unknown", lambda: pg.reshape(f32(2, 3), (-1, -1)), ValueError,
+         ("(-1, -1)",), lambda: np.reshape(n32(2, 3), (-1, -1))),
+    Case("ravel", lambda: pg.ravel(["a"]), TypeError, ("<U1",)),
+    Case("flatten", lambda: pg.flatten(f32(2, 3), 0, 2), np.exceptions.AxisError,
+         ("2", "dimension 2")),
+    Case("permute_dims", lambda: pg.permute_dims(f32(2, 3), (0, 0)), ValueError,
+         ("(0, 0)", "(2, 3)"), lambda: np.permute_dims(n32(2, 3), (0, 0))),
+    Case("permute", lambda: pg.permute(f32(2, 3), (0, 2)), np.exceptions.AxisError,
+         ("axis 2", "dimension 2"), lambda: np.transpose(n32(2, 3), (0, 2))),
+    Case("transpose", lambda: pg.transpose(f32(2, 3), (1, 1)), ValueError, ("(1, 1)",),
+         lambda: np.transpose(n32(2, 3), (1, 1))),
+    Case("swapaxes", lambda: pg.swapaxes(f32(2, 3), 0, 2), np.exceptions.AxisError,
+         ("axis 2", "dimension 2"), lambda: np.swapaxes(n32(2, 3), 0, 2)),
+    Case("moveaxis", lambda: pg.moveaxis(f32(2, 3, 4), (0, 0), (1, 2)), ValueError,
+         ("repeated axis", "source", "(2, 3, 4)"),
+         lambda: np.moveaxis(n32(2, 3, 4), (0, 0), (1, 2))),
+    Case("moveaxis-destination", lambda: pg.moveaxis(f32(2, 3, 4), (0, 1), (2, 2)),
+         ValueError, ("repeated axis", "destination"),
+         lambda: np.moveaxis(n32(2, 3, 4), (0, 1), (2, 2))),
+    Case("moveaxis-out-of-range", lambda: pg.moveaxis(f32(2, 3), 2, 0),
+         np.exceptions.AxisError, ("2", "dimension 2"), lambda: np.moveaxis(n32(2, 3), 2, 0)),
+    Case("squeeze", lambda: pg.squeeze(f32(2, 3), 0), ValueError, ("axis 0", "(2, 3)"),
+         lambda: np.squeeze(n32(2, 3), 0)),
+    Case("squeeze-out-of-range", lambda: pg.squeeze(f32(1, 3), 2), np.exceptions.AxisError,
+         ("axis 2", "dimension 2"), lambda: np.squeeze(n32(1, 3), 2)),
+    Case("expand_dims", lambda: pg.expand_dims(f32(2, 3), (0, 0)), ValueError,
+         ("repeated axis", "(0, 0)"), lambda: np.expand_dims(n32(2, 3), (0, 0))),
+    Case("unsqueeze", lambda: pg.unsqueeze(f32(2, 3), 3), np.exceptions.AxisError,
+         ("axis 3", "dimension 3"), lambda: np.expand_dims(n32(2, 3), 3)),
+    Case("flip", lambda: pg.flip(f32(2, 3), 2), np.exceptions.AxisError,
+         ("axis 2", "dimension 2"), lambda: np.flip(n32(2, 3), 2)),
+    Case("pad", lambda: pg.pad(f32(2, 3), ((1, -1), (0, 0))), ValueError, ("negative",),
+         lambda: np.pad(n32(2, 3), ((1, -1), (0, 0)))),
+    Case("pad-mode", lambda: pg.pad(f32(2), 1, mode="bogus"), ValueError, ("bogus",),
+         lambda: np.pad(n32(2), 1, mode="bogus")),
+    Case("concatenate", lambda: pg.concatenate([f32(2, 3), f32(2, 4)]), ValueError,
+         ("(2, 3)", "(2, 4)"), lambda: np.concatenate([n32(2, 3), n32(2, 4)])),
+    Case("concat", lambda: pg.concat([f32(2, 3), f32(2, 3)], axis=2), np.exceptions.AxisError,
+         ("axis 2", "dimension 2"), lambda: np.concat([n32(2, 3), n32(2, 3)], axis=2)),
+    Case("cat", lambda: pg.cat([f32(2, 3), f32(3)]), ValueError, ("(2, 3)", "(3,)"),
+         lambda: np.concatenate([n32(2, 3), n32(3)])),
+    Case("stack", lambda: pg.stack([f32(2, 3), f32(3, 2)]), ValueError, ("(2, 3)", "(3, 2)"),
+         lambda: np.stack([n32(2, 3), n32(3, 2)])),
+    Case("split", lambda: pg.split(f32(2, 3), 2, axis=1), ValueError, ("3", "2"),
+         lambda: np.split(n32(2, 3), 2, axis=1)),
+    Case("array_split", lambda: pg.array_split(f32(2, 3), 0), ValueError, ("0",),
+         lambda: np.array_split(n32(2, 3), 0)),
+    Case("repeat", lambda: pg.repeat(f32(2), -1), ValueError, ("negative", "-1"),
+         lambda: np.repeat(n32(2), -1)),
+    Case("tile", lambda: pg.tile(f32(2), (-1,)), ValueError, ("negative", "-1"),
+         lambda: np.tile(n32(2), (-1,))),
+    Case("tile-float", lambda: pg.tile(f32(2), (1.5,)), TypeError, ("float",),
+         lambda: np.tile(n32(2), (1.5,))),
+    Case("roll", lambda: pg.roll(f32(2, 3), 1, axis=2), np.exceptions.AxisError,
+         ("axis 2", "dimension 2"), lambda: np.roll(n32(2, 3), 1, axis=2)),
+    # -- indexing ---------------------------------------------------------------------------
+    Case("getitem", lambda: f32(2, 3)[2], IndexError, ("2", "axis 0", "size 2"),
+         lambda: n32(2, 3)[2]),
+    Case("getitem-too-many", lambda: f32(2, 3)[0, 0, 0], IndexError, ("3", "2"),
+         lambda: n32(2, 3)[0, 0, 0]),
+    Case("getitem-float", lambda: f32(2, 3)[0.5], IndexError, ("float",),
+         lambda: n32(2, 3)[0.5]),
+    Case("setitem", _setitem_wrong_shape, ValueError, ("(4,)", "(3,)"),
+         _np_setitem_wrong_shape),
+    Case("take", lambda: pg.take(f32(2, 3), np.array([6])), IndexError, ("6", "size 6"),
+         lambda: np.take(n32(2, 3), np.array([6]))),
+    Case("take_along_axis", lambda: pg.take_along_axis(f32(2, 3), np.zeros(2, np.int64), 1),
+         ValueError, ("(2,)", "(2, 3)"),
+         lambda: np.take_along_axis(n32(2, 3), np.zeros(2, np.int64), 1)),
+    # -- linear algebra ---------------------------------------------------------------------
+    # linear algebra messages print shapes the way NumPy's do: (2,3)
+    Case("matmul", lambda: pg.matmul(f32(2, 3), f32(4, 2)), ValueError, ("(2,3)", "(4,2)"),
+         lambda: np.matmul(n32(2, 3), n32(4, 2))),
+    Case("matmul-0d", lambda: pg.matmul(pg.tensor(2.0), f32(2)), ValueError, ("0",),
+         lambda: np.matmul(np.float32(2.0), n32(2))),
+    Case("dot", lambda: pg.dot(f32(3), f32(4)), ValueError, ("(3,)", "(4,)"),
+         lambda: np.dot(n32(3), n32(4))),
+    Case("inner", lambda: pg.inner(f32(2, 3), f32(4)), ValueError, ("(2,3)", "(4,)"),
+         lambda: np.inner(n32(2, 3), n32(4))),
+    Case("outer", lambda: pg.outer(["a"], f32(2)), TypeError, ("<U1",)),
+    Case("vdot", lambda: pg.vdot(f32(3), f32(4)), ValueError, ("3", "4"),
+         lambda: np.vdot(n32(3), n32(4))),
+    Case("tensordot", lambda: pg.tensordot(f32(2, 3), f32(4, 5), axes=1), ValueError,
+         ("(2,3)", "(4,5)"), lambda: np.tensordot(n32(2, 3), n32(4, 5), axes=1)),
+    Case("einsum", lambda: pg.einsum("ij,jk->ik", f32(2, 3), f32(4, 5)), ValueError,
+         ("3", "4"), lambda: np.einsum("ij,jk->ik", n32(2, 3), n32(4, 5))),
+    Case("trace", lambda: pg.trace(f32(3)), ValueError, ("(3,)",), lambda: np.trace(n32(3))),
+    Case("diagonal", lambda: pg.diagonal(f32(3)), ValueError, ("(3,)",),
+         lambda: np.diagonal(n32(3))),
+    # -- Tensor methods and conversions -----------------------------------------------------
+    Case("Tensor.item", lambda: f32(3).item(), ValueError, ("size 1", "(3,)"),
+         lambda: n32(3).item()),
+    Case("Tensor.__float__", lambda: float(f32(3)), TypeError, ("0-dimensional", "(3,)"),
+         lambda: float(n32(3))),
+    Case("Tensor.__int__", lambda: int(f32(3)), TypeError, ("0-dimensional", "(3,)"),
+         lambda: int(n32(3))),
+    Case("Tensor.__bool__", lambda: bool(f32(3)), ValueError, ("ambiguous", "(3,)"),
+         lambda: bool(n32(3))),
+    Case("Tensor.__bool__-empty", lambda: bool(pg.zeros((0,))), ValueError,
+         ("empty", "(0,)"), lambda: bool(np.zeros((0,)))),
+    Case("Tensor.__len__", lambda: len(pg.tensor(1.0)), TypeError, ("0-d",),
+         lambda: len(np.float32(1.0).reshape(()))),
+    Case("Tensor.__iter__", lambda: iter(pg.tensor(1.0)), TypeError, ("0-d",),
+         lambda: iter(np.array(1.0))),
+    Case("Tensor.__index__", lambda: [0, 1][f32(1)[0]], TypeError, ("integer",),
+         lambda: [0, 1][np.ones(1, np.float32)[0]]),
+    Case("Tensor.__lt__", lambda: f32(2) < None, TypeError, ("NoneType",),
+         lambda: n32(2) < None),
+    Case("Tensor.assign", _assign_wrong_shape, ValueError, ("(4, 3)", "(2, 3)"),
+         computes=True),
+    Case("Tensor.view", lambda: f32(2, 3).view(5), ValueError, ("6", "(5,)"),
+         lambda: n32(2, 3).reshape(5)),
+    Case("Tensor.expand", lambda: f32(2, 3).expand(4, 3), ValueError, ("(2, 3)", "(4, 3)"),
+         lambda: np.broadcast_to(n32(2, 3), (4, 3))),
+    Case("Tensor.to", lambda: f32(2).to("TPU"), pg.DeviceError, ("TPU",)),
+    Case("Tensor.astype", lambda: f32(2).astype(object), TypeError, ("object",)),
+    # an array op under PyTorch's name: NumPy's type (PyTorch raises RuntimeError)
+    Case("Tensor.gather", lambda: f32(2, 3).gather(1, i64(2, 3, 1)), ValueError,
+         ("(2, 3)", "(2, 3, 1)")),
+    # -- autograd (PyTorch's types) ---------------------------------------------------------
+    Case("Tensor.requires_grad_", lambda: i64(2).requires_grad_(), RuntimeError,
+         ("floating point", "int64"), lambda: torch.zeros(2, dtype=torch.long).requires_grad_()),
+    Case("Tensor.backward", _backward_without_grad, RuntimeError, ("does not require grad",),
+         lambda: torch.ones(3).sum().backward()),
+    Case("Tensor.backward-gradient-shape", lambda: _seed_backward((4,)), RuntimeError,
+         ("(4,)", "(3,)"), lambda: _torch_seed_backward((4,))),
+    Case("Tensor.backward-modified", _stale_saved_value, RuntimeError,
+         ("modified by an inplace operation", "version"), _torch_stale_saved_value),
+    Case("grad", lambda: pg.grad(f32(2).sum(), [f32(2)]), RuntimeError,
+         ("does not require grad", "(2,)")),
+    # -- nn (PyTorch's types) ---------------------------------------------------------------
+    Case("Linear", lambda: nn.Linear(3, 4)(pg.zeros((2, 5))), RuntimeError, ("(2, 5)", "(4, 3)"),
+         lambda: torch.nn.Linear(3, 4)(torch.zeros(2, 5)), computes=True),
+    Case("conv2d", lambda: F.conv2d(pg.zeros((1, 1, 2, 2)), pg.zeros((1, 1, 3, 3))),
+         RuntimeError, ("(2, 2)", "(3, 3)"),
+         lambda: torch.nn.functional.conv2d(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 3, 3))),
+    Case("max_pool2d", lambda: F.max_pool2d(pg.zeros((1, 1, 2, 2)), 3), RuntimeError,
+         ("(1, 1, 2, 2)", "(3, 3)"),
+         lambda: torch.nn.functional.max_pool2d(torch.zeros(1, 1, 2, 2), 3)),
+    Case("avg_pool2d", lambda: F.avg_pool2d(pg.zeros((1, 1, 2, 2)), 3), RuntimeError,
+         ("(1, 1, 2, 2)", "(3, 3)"),
+         lambda: torch.nn.functional.avg_pool2d(torch.zeros(1, 1, 2, 2), 3)),
+    Case("Module.load_state_dict", _load_wrong_shape, RuntimeError,
+         ("weight", "(5, 3)", "(4, 3)"), _torch_load_wrong_shape, computes=True),
+    Case("layer_norm", lambda: F.layer_norm(pg.zeros((2, 3)), (4,)), RuntimeError,
+         ("(4,)", "(2, 3)"), lambda: torch.nn.functional.layer_norm(torch.zeros(2, 3), (4,))),
+]
+
+
+def _family(exc: BaseException) -> type:
+    """The first built-in exception class an exception derives from (AxisError ->
+    ValueError, UFuncTypeError -> TypeError)."""
+    return next(k for k in type(exc).__mro__ if k.__module__ == "builtins")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_misuse_raises_the_reference_exception(case: Case) -> None:
+    before = pg.kernel_count()
+    with pytest.raises(case.error) as info:
+        case.call()
+    message = str(info.value)
+    for word in case.words:
+        assert word in message, f"{case.name}: {word!r} not in {message!r}"
+    if not case.computes and "backward" not in case.name:
+        assert pg.kernel_count() == before, f"{case.name}: raised only after computing"
+    if case.oracle is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(Exception) as reference:
+                case.oracle()
+        family = _family(reference.value)
+        assert isinstance(info.value, family), (
+            f"{case.name}: petagrad raised {type(info.value).__name__}, the reference "
+            f"{type(reference.value).__name__} (a {family.__name__})")
+        if isinstance(reference.value, np.exceptions.AxisError):
+            assert isinstance(info.value, np.exceptions.AxisError)
+
+
+def _public_functions() -> list[str]:
+    return sorted(n for n in dir(pg) if not n.startswith("_")
+                  and callable(getattr(pg, n)) and not isinstance(getattr(pg, n), type)
+                  and not isinstance(getattr(pg, n), pg.DType))
+
+
+# public callables with no misuse of their own to test: no arguments, or only a function
+WITHOUT_MISUSE = {"kernel_count", "attach_methods", "jit", "realize", "Context"}
+
+
+def test_every_public_function_has_a_case() -> None:
+    covered = {c.name.split("-")[0] for c in CASES}
+    missing = [n for n in _public_functions() if n not in covered and n not in WITHOUT_MISUSE]
+    assert not missing, f"public functions without a bad-input case: {missing}"
+
+
+def test_huge_allocation_is_a_memory_error_naming_shape_and_bytes() -> None:
+    with pytest.raises(MemoryError) as info:
+        pg.empty((10 ** 12,)).realize()
+    assert "(1000000000000,)" in str(info.value) and "4000000000000 bytes" in str(info.value)
+    with pytest.raises(MemoryError, match=r"\(1000000, 1000000\)"):
+        (pg.ones((10 ** 6, 10 ** 6)) + 1).numpy()
