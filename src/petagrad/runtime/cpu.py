@@ -95,9 +95,11 @@ POOL = HostPool()
 
 def _fresh_memory(nbytes: int) -> np.ndarray:
     if nbytes >= HUGE_PAGE_BYTES:
-        # page-aligned anonymous memory; ask for transparent huge pages so first touch
-        # of a big fresh output faults 2 MiB at a time instead of 4 KiB
-        region = mmap.mmap(-1, nbytes)
+        # page-aligned private anonymous memory; ask for transparent huge pages so first
+        # touch of a big fresh output faults 2 MiB at a time instead of 4 KiB. MAP_PRIVATE
+        # matters: mmap's default MAP_SHARED is shmem, which THP ignores unless shmem_enabled
+        # says otherwise (measured: sum of 64M float32 at 25 GB/s instead of 35).
+        region = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         if hasattr(mmap, "MADV_HUGEPAGE"):
             region.madvise(mmap.MADV_HUGEPAGE)
         return np.frombuffer(region, np.uint8, nbytes)
