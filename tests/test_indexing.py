@@ -287,6 +287,24 @@ def test_boolean_mask_errors(device):
         t[:, pg.Tensor(np.ones((4, 2), bool), device=device)]
     with pytest.raises(IndexError, match="boolean index did not match"):
         t[np.ones(4, bool)] = 0
+    with pytest.raises(IndexError, match="along axis 0; size of axis is 3 but size of "
+                                         "corresponding boolean axis is 1"):
+        t[np.zeros((1, 0), bool)]  # only a size-0 mask axis fits any size
+
+
+@pytest.mark.parametrize("shape,mask_shape", [
+    ((0, 1), (0, 0)), ((2, 1), (2, 0)), ((2, 3), (0, 3)), ((2, 3, 4), (2, 0)),
+], ids=str)
+def test_empty_mask_axis_fits_any_size(device, shape, mask_shape):
+    """A mask axis of size 0 selects nothing, so NumPy (and the Array API test suite)
+    accept it against an axis of any size; reading and writing through it are no-ops."""
+    a = make(shape)
+    mask = np.zeros(mask_shape, bool)
+    t = pg.Tensor(a, device=device)
+    check(t[pg.Tensor(mask, device=device)], a[mask])
+    check(t[mask], a[mask])
+    t[mask] = 1.0
+    check(t, a)
 
 
 # -- assignment ---------------------------------------------------------------------------

@@ -4,8 +4,9 @@ When an op is applied to tensors that require gradients, `record` stores a Conte
 result: the op, its source tensors and argument. `backward` walks those contexts from the
 output back to the leaves and applies one gradient rule per primitive op (RULES below).
 Every composed API function (softmax, conv2d, ...) is differentiated through the
-primitives it was built from. The backward pass builds ordinary lazy tensors, so it is
-scheduled and fused like any forward computation.
+primitives it was built from. A value computed outside the op set (a host LAPACK step)
+gets a Python rule instead, through `record_custom`. The backward pass builds ordinary lazy
+tensors, so it is scheduled and fused like any forward computation.
 Imports: petagrad.dtypes, errors, ir.ops, tensor, api.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from petagrad.api import elementwise as E
 from petagrad.api import primitive as P
+from petagrad.api.reduction import arange_index
 from petagrad.ir.ops import Op
 from petagrad.tensor import Tensor
 
@@ -44,10 +46,11 @@ class Context:
                 continue
             is_output = index == len(self.srcs)
             if is_output:
-                stale = self.op in READS_OUTPUT
+                stale = self.op in READS_OUTPUT or isinstance(self.op, Custom)
             else:
                 # a rewritten source handle (setitem rebinds it) would also redirect the walk
-                stale = self.op in READS_INPUTS or self.srcs[index]._ctx is not ctx
+                stale = self.op in READS_INPUTS or isinstance(self.op, Custom) or \
+                    self.srcs[index]._ctx is not ctx
             if stale:
                 what = "output" if is_output else f"input {index}"
                 shape = self.out.shape if is_output else self.srcs[index].shape
@@ -59,6 +62,12 @@ class Context:
 
 def record(out: Tensor, op: Op, srcs: tuple[Tensor, ...], arg: Any) -> None:
     """Called by api.primitive for every new tensor with a source that requires grad."""
+    if _enabled[0] and out.dtype.is_complex:
+        # a real tensor that requires grad flowing into complex: silently dropping its
+        # gradient would be wrong, and complex (Wirtinger) gradients are not implemented
+        raise NotImplementedError(f"autograd through complex values is not supported: "
+                                  f"{op.name} gives {out.dtype.name} from a tensor that "
+                                  f"requires grad (detach() it, or use no_grad())")
     if not _enabled[0] or not out.dtype.is_float:
         return
     out.requires_grad = True
@@ -168,6 +177,28 @@ def _where_rule(g: Tensor, ctx: Context) -> Sequence[Optional[Tensor]]:
     return None, E.where(cond, g, 0.0), E.where(cond, 0.0, g)
 
 
+def _sort_rule(g: Tensor, ctx: Context) -> Sequence[Optional[Tensor]]:
+    """out = payload[order]: the gradient scatters g back through `order`, which for a
+    permutation is g sorted by `order` itself (one more O(n log n) SORT, no one-hot)."""
+    keys = ctx.srcs[0].detach()
+    n = keys.shape[-1]
+    positions = E.broadcast_to(P.reshape(arange_index(n, keys.device),
+                                         (1,) * (keys.ndim - 1) + (n,)), keys.shape)
+    order = P.sort(keys, positions, ctx.arg)
+    return None, P.sort(order, g)
+
+
+def _gather_rule(g: Tensor, ctx: Context) -> Sequence[Optional[Tensor]]:
+    # each output element came from one source element: add it back there (repeats sum)
+    coords = [c.detach() for c in ctx.srcs[1:]]
+    return (P.scatter_add(g, coords, ctx.srcs[0].shape),) + (None,) * len(coords)
+
+
+def _scatter_add_rule(g: Tensor, ctx: Context) -> Sequence[Optional[Tensor]]:
+    coords = [c.detach() for c in ctx.srcs[1:]]
+    return (P.gather(g, coords),) + (None,) * len(coords)
+
+
 def _no_gradient(g: Tensor, ctx: Context) -> Sequence[Optional[Tensor]]:
     return tuple(None for _ in ctx.srcs)
 
@@ -205,15 +236,58 @@ RULES: dict[Op, Rule] = {
     Op.SHRINK: _shrink_rule,
     Op.FLIP: lambda g, ctx: (P.flip(g, ctx.arg),),
     Op.CONTIGUOUS: lambda g, ctx: (g,),
+    Op.SORT: _sort_rule,
     Op.COPY: lambda g, ctx: (g.to(ctx.srcs[0].device),),
+    Op.GATHER: _gather_rule,
+    Op.SCATTER_ADD: _scatter_add_rule,
 }
 for _op in (Op.CMPLT, Op.CMPNE, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR):
     RULES[_op] = _no_gradient
 
 # ops whose rule reads the value of a source, or of the output (the others need only shapes)
 READS_INPUTS = frozenset((Op.MUL, Op.DIV, Op.LOG2, Op.SIN, Op.MAX, Op.POW, Op.MOD, Op.WHERE,
-                          Op.PROD, Op.RMAX))
+                          Op.PROD, Op.RMAX, Op.SORT))
 READS_OUTPUT = frozenset((Op.DIV, Op.RECIPROCAL, Op.SQRT, Op.EXP2, Op.POW, Op.PROD, Op.RMAX))
+
+
+# -- custom gradients: values computed outside the op set (host LAPACK steps, ...) --------
+CustomBackward = Callable[[Sequence[Optional[Tensor]]], Sequence[Optional[Tensor]]]
+
+
+class Custom:
+    """The `op` of a Context made by `record_custom`: output `index` of `name`, whose
+    gradient is the user rule `backward` applied with only this output's gradient."""
+
+    __slots__ = ("name", "index", "count", "backward")
+
+    def __init__(self, name: str, index: int, count: int, backward: CustomBackward):
+        self.name, self.index, self.count, self.backward = name, index, count, backward
+
+    def rule(self, g: Tensor, ctx: Context) -> Sequence[Optional[Tensor]]:
+        grads: list[Optional[Tensor]] = [None] * self.count
+        grads[self.index] = g
+        return self.backward(grads)
+
+
+def record_custom(name: str, outputs: Sequence[Tensor], srcs: Sequence[Tensor],
+                  backward: CustomBackward) -> None:
+    """Make `outputs` differentiable w.r.t. `srcs` through a Python rule.
+
+    For a value the primitive ops do not compute (a host LAPACK factorization, ...), uploaded
+    as fresh leaf tensors. `backward(grads)` gets one gradient per output (None where that
+    output received none: treat it as zero) and returns one per source (None: no gradient),
+    built from lazy ops. It runs under no_grad. A vector-Jacobian product is linear in the
+    output gradients, so each output gets its own Context calling `backward` with only its
+    gradient: the walk needs no multi-output node, and the sum over outputs is exact.
+    Does nothing when gradients are disabled or no source requires grad.
+    """
+    sources = tuple(srcs)
+    if not _enabled[0] or not any(s.requires_grad for s in sources):
+        return
+    for index, out in enumerate(outputs):
+        if out.dtype.is_float:
+            out.requires_grad = True
+            out._ctx = Context(Custom(name, index, len(outputs), backward), sources, None, out)
 
 
 # -- the backward walk --------------------------------------------------------------------
@@ -269,7 +343,8 @@ def compute_gradients(outputs: Sequence[Tensor], seeds: Sequence[Tensor],
             if g is None or ctx is None:
                 continue
             ctx.check_saved()
-            for src, src_grad in zip(ctx.srcs, RULES[ctx.op](g, ctx)):
+            rule = ctx.op.rule if isinstance(ctx.op, Custom) else RULES[ctx.op]
+            for src, src_grad in zip(ctx.srcs, rule(g, ctx)):
                 if src_grad is not None and src.requires_grad:
                     _accumulate(grads, src, src_grad)
                     tensors[id(src)] = src

@@ -19,6 +19,16 @@ def _default_cache_dir() -> str:
     return str(Path(base) / "petagrad")
 
 
+def _parse_flag(raw: str) -> bool:
+    """'1'/'true'/'yes'/'on' or '0'/'false'/'no'/'off', any case."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 0 or 1")
+
+
 @dataclass
 class Setting:
     """One setting: its environment name, how to parse it, its default and what it does."""
@@ -53,6 +63,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("cc", str, "", "C compiler for the CPU device; empty = $CC, else cc"),
         Setting("num_threads", int, 0, "threads for large CPU kernels; 0 = all cores"),
         Setting("dump_dir", str, "", "if set, every generated kernel source is written here"),
+        Setting("strict_numpy", _parse_flag, False, "1: a NumPy function petagrad lacks raises "
+                "TypeError instead of running on the host"),
     )
 }
 for _setting in SETTINGS.values():

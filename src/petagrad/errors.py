@@ -24,6 +24,11 @@ class DTypeError(TypeError):
     """An operation that does not apply to the given dtype(s)."""
 
 
+class LinAlgError(np.linalg.LinAlgError):
+    """A matrix a factorization cannot handle: singular (solve, inv) or not positive definite
+    (cholesky). A ValueError, like NumPy's LinAlgError, which it subclasses."""
+
+
 class CompileError(RuntimeError):
     """A kernel failed to compile; carries the compiler's message and the source path."""
 

@@ -87,6 +87,8 @@ def _host_array(data: Any, dtype: Optional[DType]) -> np.ndarray:
         array = np.asarray(data)
         if dtype is None and array.dtype == np.float64 and not _has_numpy_float64(data):
             array = array.astype(np.float32)  # Python floats default to float32, like torch
+        elif dtype is None and array.dtype == np.complex128 and not _has_numpy_float64(data):
+            array = array.astype(np.complex64)  # and Python complex to complex64
     if array.dtype.kind in "OUSV":
         raise DTypeError(f"cannot make a tensor from data of dtype {array.dtype} "
                          f"({type(data).__name__}); expected numbers or booleans")
@@ -95,8 +97,8 @@ def _host_array(data: Any, dtype: Optional[DType]) -> np.ndarray:
 
 
 def _has_numpy_float64(data: Any) -> bool:
-    if isinstance(data, (np.floating, np.ndarray)):
-        return np.asarray(data).dtype == np.float64
+    if isinstance(data, (np.floating, np.complexfloating, np.ndarray)):
+        return np.asarray(data).dtype in (np.float64, np.complex128)
     if isinstance(data, (list, tuple)) and data:
         return _has_numpy_float64(data[0])
     return False
@@ -133,6 +135,9 @@ class Tensor:
             self.requires_grad_(True)
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
+        if flag and self.dtype.is_complex:
+            raise NotImplementedError(f"requires_grad_: autograd of complex tensors is not "
+                                      f"supported (dtype {self.dtype.name})")
         if flag and not self.dtype.is_float:
             # PyTorch's type and wording (autograd errors follow PyTorch)
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients, "
@@ -265,6 +270,9 @@ class Tensor:
     def __float__(self) -> float:
         return float(self._scalar("float"))
 
+    def __complex__(self) -> complex:
+        return complex(self._scalar("complex"))
+
     def __index__(self) -> int:
         if not self.dtype.is_int or self.size != 1 or self.ndim:
             raise TypeError("only 0-d integer tensors can be converted to an index")
@@ -319,6 +327,37 @@ def check_same_device(op: str, tensors: Sequence[Tensor]) -> None:
 
 
 # -- methods and operators, delegated to the API modules -----------------------------------
+def _in_place(name: str, fn: Any) -> Any:
+    """`x op= y`: the result replaces x's value in the same Tensor object, so every name
+    bound to it sees the update. The shape and dtype stay x's: a result that broadcasts to a
+    larger shape is a ValueError, and one whose dtype x cannot hold (same_kind) a TypeError.
+    Views taken from x earlier keep the old value (the graph is immutable)."""
+    def method(self: "Tensor", other: Any) -> "Tensor":
+        from petagrad import autograd
+        if self.requires_grad and self._ctx is None and autograd.is_grad_enabled():
+            raise RuntimeError(f"a leaf Variable that requires grad is being used in an "
+                               f"in-place operation ({name})")
+        old = Tensor(self.node)  # the value before, as its own handle: autograd sees it
+        old.requires_grad, old._ctx, old._version = self.requires_grad, self._ctx, self._version
+        result = fn(old, other)
+        if result.shape != self.shape:
+            raise ValueError(f"{name}: non-broadcastable output operand with shape "
+                             f"{self.shape} doesn't match the broadcast shape {result.shape}")
+        if result.dtype is not self.dtype:
+            if not np.can_cast(result.dtype.np, self.dtype.np, casting="same_kind"):
+                raise DTypeError(f"{name}: cannot cast the result from {result.dtype.name} "
+                                 f"to {self.dtype.name} with casting rule 'same_kind'")
+            result = result.astype(self.dtype)
+        if autograd.is_grad_enabled():
+            self._ctx, self.requires_grad = result._ctx, result.requires_grad
+        # under no_grad (an optimizer step) the tensor keeps its autograd role, as in PyTorch
+        self.node = result.node
+        self._version = [0]
+        return self
+    method.__name__ = name
+    return method
+
+
 def attach_methods() -> None:
     """Bind the API functions as Tensor methods (called once by petagrad/__init__)."""
     from petagrad.api import creation as C
@@ -343,7 +382,11 @@ def attach_methods() -> None:
         "__lshift__": E.left_shift, "__rshift__": E.right_shift,
         "__lt__": E.less, "__le__": E.less_equal, "__gt__": E.greater,
         "__ge__": E.greater_equal, "__eq__": E.equal, "__ne__": E.not_equal,
+        "__rlshift__": swap(E.left_shift), "__rrshift__": swap(E.right_shift),
     }
+    operators |= {f"__i{name[2:]}": _in_place(f"__i{name[2:]}", operators[name]) for name in (
+        "__add__", "__sub__", "__mul__", "__truediv__", "__floordiv__", "__mod__", "__pow__",
+        "__and__", "__or__", "__xor__", "__lshift__", "__rshift__")}
     methods = {
         name: getattr(E, name) for name in (
             "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "sin",
@@ -352,9 +395,16 @@ def attach_methods() -> None:
             "isnan", "isinf", "isfinite", "logical_not", "logical_and", "logical_or",
             "logical_xor", "where")
     }
+    methods |= {name: getattr(E, name) for name in (  # Array API / torch names
+        "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "arccos", "arccosh",
+        "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "cosh", "sinh", "hypot",
+        "copysign", "nextafter", "signbit", "logaddexp", "logaddexp2", "conj", "conjugate")}
+    for name in ("real", "imag"):
+        if not hasattr(Tensor, name):
+            setattr(Tensor, name, property(getattr(E, name)))
     methods |= {name: getattr(R, name) for name in (
         "sum", "prod", "mean", "max", "min", "var", "std", "argmax", "argmin", "any", "all",
-        "cumsum")}
+        "cumsum", "cumprod")}
     methods |= {name: getattr(M, name) for name in (
         "reshape", "flatten", "ravel", "transpose", "permute", "swapaxes", "moveaxis",
         "squeeze", "expand_dims", "unsqueeze", "flip", "pad", "split", "repeat", "tile",
@@ -370,14 +420,29 @@ def attach_methods() -> None:
                 "long": lambda self: E.astype(self, dtypes.int64),
                 "bool": lambda self: E.astype(self, dtypes.bool_)}
     methods |= {"__matmul__": L.matmul, "__rmatmul__": swap(L.matmul), "matmul": L.matmul,
-                "dot": L.dot}
+                "dot": L.dot, "__imatmul__": _in_place("__imatmul__", L.matmul)}
     from petagrad.api import indexing as I
     methods |= {"__getitem__": I.getitem, "__setitem__": I.setitem, "take": I.take,
                 "take_along_axis": I.take_along_axis, "gather": I.gather}
+    from petagrad.api import searching as SE
+    from petagrad.api import sorting as SO
+    methods |= {"sort": SO.sort_in_place, "argsort": SO.argsort, "nonzero": SE.nonzero,
+                "searchsorted": lambda self, v, side="left", sorter=None:
+                SE.searchsorted(self, v, side=side, sorter=sorter)}
     for name, fn in (operators | methods).items():
         setattr(Tensor, name, fn)
     Tensor.T = property(lambda self: M.permute_dims(self))  # type: ignore[attr-defined]
     Tensor.mT = property(lambda self: M.swapaxes(self, -1, -2))  # type: ignore[attr-defined]
+    # NumPy's dispatch protocols, DLPack and the Array API namespace hooks
+    from petagrad.api import dlpack as D
+    from petagrad.api import namespace as N
+    from petagrad.api import numpy_dispatch as ND
+    Tensor.__array_ufunc__ = ND.array_ufunc  # type: ignore[attr-defined]
+    Tensor.__array_function__ = ND.array_function  # type: ignore[attr-defined]
+    Tensor.__dlpack__ = D.dlpack  # type: ignore[attr-defined]
+    Tensor.__dlpack_device__ = D.dlpack_device  # type: ignore[attr-defined]
+    Tensor.__array_namespace__ = N.array_namespace  # type: ignore[attr-defined]
+    Tensor.to_device = N.to_device  # type: ignore[attr-defined]
 
 
 def _contiguous(x: Tensor) -> Tensor:

@@ -3,21 +3,21 @@ PyTorch's gather.
 
 Basic indexing (integers, slices of any step, None, Ellipsis) is a zero-copy view: shrink,
 flip, and for a step k a reshape of the axis into (m, k) rows of which column 0 is kept.
-Advanced indexing (integer arrays, lists, Tensors and boolean masks) is a gather computed on
-the device without bringing the data to the host: each output element is
-`sum(where(index == arange(N), x, 0))` over the N positions of the indexed axes (merged into
-one axis when that is a free view, else compared axis by axis), a where feeding a reduce
-that the scheduler fuses into one kernel. The work is O(output size * N), the price of
-having no data-dependent load in the op set; index patterns known on the host to be
-arithmetic progressions (`x[[1, 2, 3]]`, `x[[2, 2]]`, a mask with one run of True) become
-views instead.
+Advanced indexing (integer arrays, lists, Tensors and boolean masks) is a GATHER computed on
+the device without bringing the data to the host: a data-dependent load at coordinates built
+from the index (fused into the consumer's kernel, which reads x's realized buffer), so
+`X[idx]` costs O(len(idx) * row) and its gradient is one SCATTER_ADD of the same size. Index
+patterns known on the host to be arithmetic progressions (`x[[1, 2, 3]]`, `x[[2, 2]]`, a mask
+with one run of True) become views instead.
 
 Index values are checked like NumPy: an out-of-range index raises IndexError at the call.
-Index arrays given as NumPy arrays or lists are on the host already; an integer or boolean
-Tensor used as an index is realized and read back (`index.numpy()`) to check it and, for a
-mask, to count its True elements, since the result's shape depends on them. Only the index
-makes that round trip, never the indexed data. `take(..., mode="wrap" | "clip")` keeps a
-Tensor index lazy (wrapped or clamped on the device, never read back).
+Index arrays given as NumPy arrays or lists are on the host already. A large integer Tensor
+index of `x[idx]`, and any Tensor index of take / take_along_axis / gather, is checked on its
+device (one reduce, one bool read back) and stays there; a small one, and a boolean mask
+(whose True count sets the result's shape) are read back (`index.numpy()`). Only the index
+makes that round trip, never the indexed data. `take(..., mode="wrap" | "clip")` maps a
+Tensor index into range on the device; past the check, the kernel clamps every coordinate,
+so no read is ever out of bounds.
 
 Assignment is functional: `t[idx] = value` builds the whole new tensor as
 `where(mask, placed_value, t)` and rebinds `t.node` to it. Tensors built from `t` before
@@ -46,7 +46,6 @@ from petagrad.tensor import Tensor, as_tensor, check_same_device
 
 Shape = tuple[int, ...]
 
-_BITS = {2: dtypes.uint16, 4: dtypes.uint32, 8: dtypes.uint64}
 _INVALID_INDEX = ("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) "
                   "and integer or boolean arrays are valid indices")
 
@@ -184,11 +183,13 @@ def _check_array(array: np.ndarray, size: int, axis: int) -> np.ndarray:
         raise IndexError(f"index {array.max()} is out of bounds for axis {axis} with size "
                          f"{size}")
     array = array.astype(np.int64, copy=False)
-    bad = (array < -size) | (array >= size)
-    if bad.any():
-        value = array[bad].flat[0]
+    if array.size == 0:
+        return array
+    low, high = array.min(), array.max()  # two passes; the full test only on failure
+    if low < -size or high >= size:
+        value = array[(array < -size) | (array >= size)].flat[0]
         raise IndexError(f"index {value} is out of bounds for axis {axis} with size {size}")
-    return np.where(array < 0, array + size, array)
+    return np.where(array < 0, array + size, array) if low < 0 else array
 
 
 def _plan(shape: Shape, index: Any) -> _Plan:
@@ -243,7 +244,9 @@ def _plan(shape: Shape, index: Any) -> _Plan:
             entry.advanced = True
             mask_shape = tuple(entry.value.shape)
             for d, size in enumerate(mask_shape):
-                if shape[axis + d] != size:
+                # a mask axis of size 0 selects nothing, so any axis size fits it (NumPy
+                # and the Array API test suite accept x of shape (2, 1) with a (2, 0) mask)
+                if shape[axis + d] != size and size != 0:
                     raise IndexError(
                         f"boolean index did not match indexed array along axis {axis + d}; "
                         f"size of axis is {shape[axis + d]} but size of corresponding boolean "
@@ -392,37 +395,23 @@ def _zeros(dtype: dtypes.DType, shape: Shape, device: str) -> Tensor:
     return P.const(dtype.np.type(0).item(), dtype, shape, device)
 
 
-def _select(values: Tensor, indices: list[Tensor], sizes: Shape) -> Tensor:
-    """values[..., i1, ..., ip] over the last p axes of `sizes`, each index Tensor
-    broadcasting against values' leading axes (and with p trailing size-1 axes).
+def _coordinate(size: int, dim: int, shape: Shape, device: str) -> Tensor:
+    """0, 1, ..., size - 1 along axis `dim` of `shape` (int64, broadcast): the coordinate of
+    an axis a gather keeps whole (0 everywhere when that axis has size 1 and broadcasts)."""
+    if size == 1:
+        return P.const(0, dtypes.int64, shape, device)
+    positions = P.reshape(arange_index(size, device),
+                          (1,) * dim + (size,) + (1,) * (len(shape) - dim - 1))
+    return E.broadcast_to(positions, shape)
 
-    One fused where + reduce: each index is compared with arange(n) along its own axis; the
-    one element that matches them all survives the where and the reduce collects it. An
-    index outside [0, n) matches nothing and gives 0.
-    """
-    lead = len(values.shape) - len(sizes)
-    shape = E.broadcast_shapes(values.shape, *[i.shape[:lead] + sizes for i in indices])
-    miss = None
-    for j, (index, size) in enumerate(zip(indices, sizes)):
-        positions = P.reshape(arange_index(size, values.device),
-                              (1,) * (lead + j) + (size,) + (1,) * (len(sizes) - j - 1))
-        # Compare at the full shape: the scheduler realizes an elementwise node that a
-        # reduce reads broadcast, so broadcasting the comparison would cost another kernel.
-        differs = E.not_equal(E.broadcast_to(index, shape), E.broadcast_to(positions, shape))
-        miss = differs if miss is None else E.logical_or(miss, differs)
-    dtype = values.dtype
-    picked = E.where(miss, False if dtype.is_bool else 0, values)
-    exact = dtype.is_float and not values.requires_grad
-    if exact:
-        # sum the bits: a float sum would turn a picked -0.0 into +0.0. The bitcasts sit
-        # where the scheduler fuses them: after the broadcast, and right on the reduce.
-        picked = P.elementwise(Op.BITCAST, _BITS[dtype.itemsize], picked,
-                               arg=_BITS[dtype.itemsize])
-    out = P.reduce(Op.RMAX if dtype.is_bool else Op.SUM, picked,
-                   tuple(range(lead, len(shape))))
-    if exact:
-        out = P.elementwise(Op.BITCAST, dtype, out, arg=dtype)
-    return P.reshape(out, shape[:lead])
+
+def _gather(x: Tensor, coords: list[Tensor], shape: Shape) -> Tensor:
+    """x read at integer coordinates, one Tensor per axis of x broadcasting to `shape`,
+    already in range: one GATHER, a data-dependent load (O(output size))."""
+    if x.ndim == 0:
+        x, coords = P.reshape(x, (1,)), [P.const(0, dtypes.int64, shape, x.device)]
+    coords = [E.broadcast_to(P.cast(c, dtypes.int64), shape) for c in coords]
+    return P.gather(x, coords)
 
 
 def _take_device(x: Tensor, axis: int, index: Tensor) -> Tensor:
@@ -434,19 +423,42 @@ def _take_axes(x: Tensor, axes: list[int], indices: list[Tensor], at: int) -> Te
     """x indexed on `axes` by int Tensors (in range, broadcasting together to shape B):
     the result has x's other axes with B inserted at position `at` among them."""
     index_shape = E.broadcast_shapes(*[i.shape for i in indices])
-    rest = tuple(s for d, s in enumerate(x.shape) if d not in axes)
-    sizes = tuple(x.shape[a] for a in axes)
+    rest_axes = [d for d in range(x.ndim) if d not in axes]
+    rest = tuple(x.shape[d] for d in rest_axes)
     out_shape = rest[:at] + index_shape + rest[at:]
     if math.prod(out_shape) == 0:
         return _zeros(x.dtype, out_shape, x.device)
-    moved = P.permute(x, tuple(d for d in range(x.ndim) if d not in axes) + tuple(axes))
-    values = P.reshape(moved, rest[:at] + (1,) * len(index_shape) + rest[at:] + sizes)
-    placed = []
-    for index in indices:
+    coords: list[Tensor] = [x] * x.ndim  # placeholders, all replaced below
+    for k, d in enumerate(rest_axes):
+        dim = k if k < at else k + len(index_shape)
+        coords[d] = _coordinate(x.shape[d], dim, out_shape, x.device)
+    for axis, index in zip(axes, indices):
         index = P.reshape(index, (1,) * (len(index_shape) - index.ndim) + index.shape)
-        placed.append(P.reshape(index, (1,) * at + index.shape + (1,) * (len(rest) - at)
-                                + (1,) * len(sizes)))
-    return _select(values, placed, sizes)
+        coords[axis] = P.reshape(index, (1,) * at + index.shape + (1,) * (len(rest) - at))
+    return _gather(x, coords, out_shape)
+
+
+def _capturing() -> bool:
+    """Whether the step JIT is recording (it listens to every read of a value)."""
+    from petagrad.engine import realize as engine
+    return bool(engine.read_listeners)
+
+
+def _device_index(index: Tensor, size: int, axis: int) -> Tensor:
+    """An integer Tensor index checked against an axis of `size` on its own device (one
+    reduce, one bool read back: the index itself stays there), negatives wrapped lazily."""
+    if index.dtype is dtypes.uint64:  # too large for int64: make it fail the check
+        index = E.where(E.greater(index, np.iinfo(np.int64).max), -size - 1,
+                        P.cast(index, dtypes.int64))
+    index = P.cast(index, dtypes.int64)
+    if index.size == 0:
+        return index
+    if _capturing():  # the step JIT is recording: a read would abort it; the kernel clamps
+        return E.where(E.less(index, 0), E.add(index, size), index)
+    bad = E.logical_or(E.less(index, -size), E.greater_equal(index, size))
+    if P.reduce(Op.RMAX, bad, tuple(range(bad.ndim))).item():
+        _check_array(index.numpy(), size, axis)  # raises, naming the first bad index
+    return E.where(E.less(index, 0), E.add(index, size), index)
 
 
 def _take_host(x: Tensor, axis: int, index: np.ndarray) -> Tensor:
@@ -456,8 +468,10 @@ def _take_host(x: Tensor, axis: int, index: np.ndarray) -> Tensor:
     if math.prod(out_shape) == 0:
         return _zeros(x.dtype, out_shape, x.device)
     flat = index.reshape(-1)
-    steps = np.diff(flat)
-    if flat.size == 1 or (steps == steps[0]).all():
+    # a cheap probe first: a random index of a million would pay a full np.diff per call
+    probe = np.diff(flat[:8])
+    steps = np.diff(flat) if flat.size > 1 and (probe == probe[0]).all() else probe
+    if flat.size == 1 or (steps.size == flat.size - 1 and (steps == steps[0]).all()):
         step = int(steps[0]) if flat.size > 1 else 1
         if step == 0:
             one = _shrink_axis(x, axis, int(flat[0]), int(flat[0]) + 1)
@@ -499,12 +513,34 @@ def _merge_advanced(t1: Tensor, axes: list[int], adjacent: bool) -> tuple[Tensor
     return P.reshape(P.permute(t1, order), merged), at
 
 
+# a Tensor index at least this long is checked on its device rather than read back (a short
+# one is read back: the host then finds arithmetic progressions, which become views)
+DEVICE_INDEX_MIN = 1024
+
+
+def _device_array_index(t1: Tensor, plan: _Plan) -> Tensor | None:
+    """x[idx] for one large integer Tensor `idx` (the only advanced entry), kept on the
+    device; None for every other index."""
+    advanced = plan.advanced
+    if len(advanced) != 1 or advanced[0].kind != "array":
+        return None
+    value = advanced[0].value
+    if not isinstance(value, Tensor) or value.size < DEVICE_INDEX_MIN:
+        return None
+    axis = advanced[0].t1[0]
+    index = _tensor_index(t1, value, "index")
+    return _take_device(t1, axis, _device_index(index, t1.shape[axis], advanced[0].axis))
+
+
 def getitem(x: Tensor, index: Any) -> Tensor:
     """x[index] with NumPy's semantics (basic indexing gives a view)."""
     plan = _plan(x.shape, index)
     t1 = _basic_view(x, plan)
     if plan.is_basic:
         return t1
+    device_take = _device_array_index(t1, plan)
+    if device_take is not None:
+        return device_take
     advanced = _advanced_arrays(plan)
     axes = [a for t1_axes, _ in advanced for a in t1_axes]
     arrays = [a for _, group in advanced for a in group]
@@ -528,11 +564,11 @@ def _value_tensor(x: Tensor, value: Any) -> Tensor:
     if isinstance(value, Tensor):
         check_same_device("setitem", [x, value])
         return P.cast(value, x.dtype)
-    if isinstance(value, (bool, int, float, np.generic)):
+    if isinstance(value, (bool, int, float, complex, np.generic)):
         scalar = x.dtype.np.type(value)  # OverflowError / ValueError (NaN to int) as NumPy
         return P.const(scalar.item(), x.dtype, (), x.device)
     array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
+    if array.dtype.kind not in "biufc":
         raise DTypeError(f"cannot assign a value of dtype {array.dtype} to a tensor of dtype "
                          f"{x.dtype.name}")
     return Tensor(array.astype(x.dtype.np), device=x.device)
@@ -745,19 +781,29 @@ def _try_fit(value: Tensor, shape: Shape) -> Tensor | None:
 
 # -- take, take_along_axis, gather --------------------------------------------------------
 def _host_index(indices: Any, name: str) -> np.ndarray:
-    array = indices.numpy() if isinstance(indices, Tensor) else np.asarray(indices)
+    array = np.asarray(indices)
     if array.size == 0 and array.dtype.kind == "f" and not isinstance(indices, np.ndarray):
         array = array.astype(np.int64)
     if array.dtype.kind not in "biu":
         raise IndexError(f"{name}: indices must be integers, got dtype {array.dtype}")
-    return array.astype(np.int64)
+    return array.astype(np.int64, copy=False)
+
+
+def _tensor_index(x: Tensor, indices: Tensor, name: str) -> Tensor:
+    """An integer (or bool, read as 0/1) Tensor index on x's device, as int64."""
+    if indices.dtype.is_float or indices.dtype.is_complex:
+        raise IndexError(f"{name}: indices must be integers, got dtype {indices.dtype.name}")
+    check_same_device(name, [x, indices])
+    if indices.dtype is dtypes.uint64:
+        return indices
+    return P.cast(indices, dtypes.int64)
 
 
 def take(x: Any, indices: Any, axis: int | None = None, mode: str = "raise") -> Tensor:
     """numpy.take: elements of x at `indices` along `axis` (the flattened x when None).
 
-    mode "raise" checks the indices (a Tensor index is read back to check it); "wrap" and
-    "clip" map them into range instead, and keep a Tensor index lazy on the device.
+    mode "raise" checks the indices (a Tensor index on its device, reading back one bool);
+    "wrap" and "clip" map them into range instead. A Tensor index never leaves the device.
     """
     x = as_tensor(x)
     if axis is None:
@@ -767,17 +813,18 @@ def take(x: Any, indices: Any, axis: int | None = None, mode: str = "raise") -> 
     size = x.shape[axis]
     if mode not in ("raise", "wrap", "clip"):
         raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
-    if isinstance(indices, Tensor) and mode != "raise":
-        if indices.dtype.is_float:
-            raise IndexError(f"take: indices must be integers, got dtype {indices.dtype.name}")
-        check_same_device("take", [x, indices])
+    if isinstance(indices, Tensor):
+        index = _tensor_index(x, indices, "take")
         if size == 0:
             if indices.size:
                 raise IndexError("cannot do a non-empty take from an empty axes.")
             return _zeros(x.dtype, x.shape[:axis] + indices.shape + x.shape[axis + 1:],
                           x.device)
-        index = P.cast(indices, dtypes.int64)
-        index = E.remainder(index, size) if mode == "wrap" else E.clip(index, 0, size - 1)
+        if mode == "raise":
+            index = _device_index(index, size, axis)
+        else:
+            index = P.cast(index, dtypes.int64)
+            index = E.remainder(index, size) if mode == "wrap" else E.clip(index, 0, size - 1)
         return _take_device(x, axis, index)
     index = _host_index(indices, "take")
     if mode == "raise":
@@ -794,48 +841,54 @@ def take(x: Any, indices: Any, axis: int | None = None, mode: str = "raise") -> 
 
 def take_along_axis(x: Any, indices: Any, axis: int | None = -1) -> Tensor:
     """numpy.take_along_axis: out[..., i, ...] = x[..., indices[..., i, ...], ...]; x and
-    indices broadcast against each other on the other axes."""
+    indices broadcast against each other on the other axes. One GATHER; a Tensor index is
+    checked on its device."""
     x = as_tensor(x)
     if axis is None:
         x = P.reshape(x, (x.size,))
         axis = 0
-    index = _host_index(indices, "take_along_axis")
+    on_device = isinstance(indices, Tensor)
+    index: Any = (_tensor_index(x, indices, "take_along_axis") if on_device
+                  else _host_index(indices, "take_along_axis"))
     if index.ndim != x.ndim:
         raise ValueError(f"`indices` and `arr` must have the same number of dimensions "
                          f"(indices shape {index.shape}, arr shape {x.shape})")
     axis = normalize_axis(axis, x.ndim)
     size = x.shape[axis]
-    index = _check_array(index, size, axis)
     others_x = _replace(x.shape, axis, (1,))
-    others_i = _replace(index.shape, axis, (1,))
+    others_i = _replace(tuple(index.shape), axis, (1,))
     try:
         E.broadcast_shapes(others_x, others_i)
     except ShapeError:
-        raise ShapeError(f"take_along_axis: shape mismatch: indices of shape {index.shape} "
-                         f"do not broadcast against arr of shape {x.shape} apart from axis "
-                         f"{axis}") from None
-    out_shape = E.broadcast_shapes(others_x, index.shape)
+        raise ShapeError(f"take_along_axis: shape mismatch: indices of shape "
+                         f"{tuple(index.shape)} do not broadcast against arr of shape "
+                         f"{x.shape} apart from axis {axis}") from None
+    out_shape = E.broadcast_shapes(others_x, tuple(index.shape))
     if math.prod(out_shape) == 0:
         return _zeros(x.dtype, out_shape, x.device)
-    moved = P.permute(x, tuple(d for d in range(x.ndim) if d != axis) + (axis,))
-    values = P.reshape(moved, others_x + (size,))
-    index_tensor = P.reshape(Tensor(index, device=x.device), index.shape + (1,))
-    return _select(values, [index_tensor], (size,))
+    if on_device:
+        index = _device_index(index, size, axis)
+    else:
+        index = Tensor(_check_array(index, size, axis), device=x.device)
+    coords = [index if d == axis else _coordinate(x.shape[d], d, out_shape, x.device)
+              for d in range(x.ndim)]
+    return _gather(x, coords, out_shape)
 
 
 def gather(x: Any, dim: int, index: Any) -> Tensor:
     """PyTorch's gather: out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and so on).
     index has x's ndim and is no larger than x on the other axes; out has index's shape."""
     x = as_tensor(x)
-    host = _host_index(index, "gather")
-    if host.ndim != x.ndim:
-        raise ShapeError(f"gather: index has {host.ndim} dimensions but the input has "
-                         f"{x.ndim} (index shape {host.shape}, input shape {x.shape})")
+    host: Any = index if isinstance(index, Tensor) else _host_index(index, "gather")
+    shape = tuple(host.shape)
+    if len(shape) != x.ndim:
+        raise ShapeError(f"gather: index has {len(shape)} dimensions but the input has "
+                         f"{x.ndim} (index shape {shape}, input shape {x.shape})")
     dim = normalize_axis(dim, x.ndim, "dim")
-    for d, (n, m) in enumerate(zip(host.shape, x.shape)):
+    for d, (n, m) in enumerate(zip(shape, x.shape)):
         if d != dim and n > m:
-            raise ShapeError(f"gather: index shape {host.shape} is larger than input shape "
+            raise ShapeError(f"gather: index shape {shape} is larger than input shape "
                              f"{x.shape} along dimension {d}")
     ranges = tuple((0, m) if d == dim else (0, n)
-                   for d, (n, m) in enumerate(zip(host.shape, x.shape)))
+                   for d, (n, m) in enumerate(zip(shape, x.shape)))
     return take_along_axis(P.shrink(x, ranges), host, dim)

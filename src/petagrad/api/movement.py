@@ -5,6 +5,7 @@ Imports: petagrad.errors, ir.ops, tensor, api.
 """
 from __future__ import annotations
 
+import builtins
 import math
 import operator
 from typing import Any, Optional, Sequence, Union
@@ -14,6 +15,8 @@ from petagrad.api import elementwise as E
 from petagrad.api import primitive as P
 from petagrad.api.reduction import normalize_axes, normalize_axis
 from petagrad.errors import ShapeError
+from petagrad.ir import graph
+from petagrad.ir.ops import Op
 from petagrad.tensor import Tensor, as_tensor, check_same_device, shape_arg
 
 ShapeLike = Union[int, Sequence[int]]
@@ -30,10 +33,17 @@ def _axes_arg(axes: Any, name: str) -> tuple[int, ...]:
                         f"got {axes!r}") from None
 
 
-def reshape(x: Any, *shape: Any) -> Tensor:
-    """Same elements, new shape; one -1 is inferred (NumPy's errors otherwise)."""
+def reshape(x: Any, /, shape: Any = None, *more: Any, copy: Optional[bool] = None) -> Tensor:
+    """Same elements, new shape; one -1 is inferred (NumPy's errors otherwise).
+
+    `shape` is a tuple (Array API, NumPy) or the sizes one by one (`t.reshape(2, 3)`, like
+    PyTorch). copy=True gives new memory; copy=False raises ValueError when the new shape
+    cannot be a view of x's memory; None (the default) copies only then.
+    """
     x = as_tensor(x)
-    shape = shape_arg(shape[0] if len(shape) == 1 else shape, "reshape", unknown_ok=True)
+    if shape is None:
+        raise TypeError("reshape: missing the new shape")
+    shape = shape_arg((shape,) + more if more else shape, "reshape", unknown_ok=True)
     unknown = [d for d, s in enumerate(shape) if s == -1]
     if len(unknown) > 1:
         raise ValueError("can only specify one unknown dimension (-1) in reshape, "
@@ -45,6 +55,13 @@ def reshape(x: Any, *shape: Any) -> Tensor:
         shape = tuple(x.size // known if s == -1 else s for s in shape)
     if math.prod(shape) != x.size:
         raise ValueError(f"cannot reshape array of size {x.size} into shape {shape}")
+    if copy is True:
+        # new memory now: a lazy copy would read the buffer after later in-place writes
+        return P.reshape(P.contiguous(x).realize(), shape)
+    if copy is False and x.node.op is Op.VIEW and tuple(shape) != x.shape and \
+            graph.apply_step(x.node.view, Op.RESHAPE, tuple(shape)) is None:
+        raise ValueError(f"reshape: copy=False but an array of shape {x.shape} with this "
+                         f"layout cannot be viewed as shape {shape} without a copy")
     return P.reshape(x, shape)
 
 
@@ -63,7 +80,7 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return P.reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
-def permute_dims(x: Any, axes: Optional[Sequence[int]] = None) -> Tensor:
+def permute_dims(x: Any, /, axes: Optional[Sequence[int]] = None) -> Tensor:
     x = as_tensor(x)
     if axes is None:
         return P.permute(x, tuple(reversed(range(x.ndim))))
@@ -93,7 +110,7 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     return P.permute(x, tuple(order))
 
 
-def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
+def moveaxis(x: Any, source: Any, destination: Any, /) -> Tensor:
     x = as_tensor(x)
     src = [normalize_axis(a, x.ndim, "source") for a in _axes_arg(source, "source")]
     dst = [normalize_axis(a, x.ndim, "destination")
@@ -111,7 +128,7 @@ def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
     return P.permute(x, tuple(order))
 
 
-def squeeze(x: Any, axis: Any = None) -> Tensor:
+def squeeze(x: Any, /, axis: Any = None) -> Tensor:
     x = as_tensor(x)
     if axis is None:
         axes = tuple(d for d, s in enumerate(x.shape) if s == 1)
@@ -124,7 +141,7 @@ def squeeze(x: Any, axis: Any = None) -> Tensor:
     return P.reshape(x, tuple(s for d, s in enumerate(x.shape) if d not in axes))
 
 
-def expand_dims(x: Any, axis: Any) -> Tensor:
+def expand_dims(x: Any, /, axis: Any) -> Tensor:
     x = as_tensor(x)
     axes = _axes_arg(axis, "axis")
     ndim = x.ndim + len(axes)
@@ -140,7 +157,7 @@ def expand_dims(x: Any, axis: Any) -> Tensor:
 unsqueeze = expand_dims
 
 
-def flip(x: Any, axis: Any = None) -> Tensor:
+def flip(x: Any, /, axis: Any = None) -> Tensor:
     x = as_tensor(x)
     return P.flip(x, normalize_axes(axis, x.ndim))
 
@@ -188,7 +205,7 @@ def _pad_constant(x: Tensor, widths: tuple[tuple[int, int], ...], constant_value
     flat = values.reshape(-1)
     if (flat == flat[0]).all() if flat.size else True:
         value = flat[0].item() if flat.size else 0
-        if value == 0 and not np.signbit(flat[0] if flat.size else 0):
+        if value == 0 and not np.signbit(np.real(flat[0]) if flat.size else 0):
             return padded  # the view's mask already reads as 0 outside
         inside = P.pad(P.const(True, dtypes.bool_, x.shape, x.device), widths)
         return E.where(inside, padded, P.const(value, x.dtype, padded.shape, x.device))
@@ -226,7 +243,7 @@ def _pad_axis_by_copy(x: Tensor, axis: int, before: int, after: int, mode: str) 
     return take(x, idx.astype(np.int64), axis=axis)
 
 
-def concatenate(tensors: Sequence[Any], axis: Optional[int] = 0) -> Tensor:
+def concatenate(tensors: Sequence[Any], /, axis: Optional[int] = 0) -> Tensor:
     """Join along an existing axis: each piece is padded into place and the pieces added,
     which the scheduler fuses into one kernel."""
     tensors = [as_tensor(t) for t in tensors]
@@ -272,7 +289,7 @@ concat = concatenate
 cat = concatenate
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+def stack(tensors: Sequence[Any], /, axis: int = 0) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("need at least one array to stack")
@@ -318,25 +335,53 @@ def array_split(x: Any, sections: int, axis: int = 0) -> list[Tensor]:
     return split(x, bounds, axis)
 
 
-def repeat(x: Any, repeats: int, axis: Optional[int] = None) -> Tensor:
-    """Repeat each element `repeats` times along an axis (flattened when axis is None)."""
+def repeat(x: Any, repeats: Any, /, axis: Optional[int] = None) -> Tensor:
+    """Repeat each element `repeats` times along an axis (flattened when axis is None).
+
+    `repeats` is one count for every element (a view: expand then reshape) or one count per
+    element along the axis (a 1-d integer tensor or sequence, broadcast from length 1); the
+    output size then depends on the counts, so they are read back to the host and the
+    elements gathered.
+    """
     x = as_tensor(x)
-    if not isinstance(repeats, int):
-        raise TypeError("repeat: only an integer number of repeats is supported, "
-                        f"got {type(repeats).__name__}")
-    if repeats < 0:
-        raise ValueError(f"repeat: negative dimensions are not allowed (repeats={repeats})")
     if axis is None:
         x = ravel(x)
         axis = 0
     ax = normalize_axis(axis, x.ndim)
+    if isinstance(repeats, bool) or isinstance(repeats, float):
+        raise TypeError(f"repeat: repeats must be an integer or integer array, got "
+                        f"{type(repeats).__name__}")
+    if not hasattr(repeats, "__index__") or (isinstance(repeats, Tensor) and repeats.ndim):
+        return _repeat_each(x, repeats, ax)
+    repeats = operator.index(repeats)
+    if repeats < 0:
+        raise ValueError(f"repeat: negative dimensions are not allowed (repeats={repeats})")
     shape = x.shape
     grown = P.reshape(x, shape[:ax + 1] + (1,) + shape[ax + 1:])
     grown = P.expand(grown, shape[:ax + 1] + (repeats,) + shape[ax + 1:])
     return P.reshape(grown, shape[:ax] + (shape[ax] * repeats,) + shape[ax + 1:])
 
 
-def tile(x: Any, reps: Any) -> Tensor:
+def _repeat_each(x: Tensor, repeats: Any, ax: int) -> Tensor:
+    import numpy as np
+    counts = repeats.numpy() if isinstance(repeats, Tensor) else np.asarray(repeats)
+    if counts.dtype.kind not in "iu":
+        raise TypeError(f"repeat: repeats must have an integer dtype, got {counts.dtype}")
+    if counts.ndim > 1:
+        raise ValueError(f"repeat: repeats must be 0-d or 1-d, got shape {counts.shape}")
+    n = x.shape[ax]
+    if counts.size not in (1, n):
+        raise ValueError(f"repeat: {counts.size} repeats cannot be broadcast to axis {ax} of "
+                         f"size {n} (array of shape {x.shape})")
+    if (counts < 0).any():
+        raise ValueError(f"repeat: negative repeats are not allowed, got {counts.tolist()}")
+    if counts.size == 1:
+        return repeat(x, int(counts.reshape(-1)[0]), axis=ax)
+    from petagrad.api.indexing import take
+    return take(x, np.repeat(np.arange(n, dtype=np.int64), counts), axis=ax)
+
+
+def tile(x: Any, reps: Any, /) -> Tensor:
     x = as_tensor(x)
     reps = shape_arg(reps, "tile")
     ndim = max(x.ndim, len(reps))
@@ -347,11 +392,15 @@ def tile(x: Any, reps: Any) -> Tensor:
     return P.reshape(grown, tuple(r * s for r, s in zip(reps, x.shape)))
 
 
-def roll(x: Any, shift: Any, axis: Any = None) -> Tensor:
+def roll(x: Any, /, shift: Any, axis: Any = None) -> Tensor:
     x = as_tensor(x)
     if axis is None:
-        return reshape(roll(ravel(x), shift, 0), x.shape)
+        return reshape(roll(ravel(x), builtins.sum(_axes_arg(shift, "shift")), 0), x.shape)
     shifts, axes = _axes_arg(shift, "shift"), _axes_arg(axis, "axis")
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)  # one shift for every axis, as NumPy broadcasts it
+    if len(shifts) != len(axes):
+        raise ValueError(f"roll: shift {shift!r} and axis {axis!r} must have the same length")
     for s, a in zip(shifts, axes):
         a = normalize_axis(a, x.ndim)
         n = x.shape[a]
@@ -362,6 +411,20 @@ def roll(x: Any, shift: Any, axis: Any = None) -> Tensor:
             first, last = split(x, [n - s], axis=a)
             x = concatenate([last, first], axis=a)
     return x
+
+
+def unstack(x: Any, /, *, axis: int = 0) -> tuple[Tensor, ...]:
+    """The slices of x along `axis`, as views (Array API unstack; a 0-d x has no axis)."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        raise ValueError("unstack: a 0-d array has no axis to unstack")
+    ax = normalize_axis(axis, x.ndim)
+    rest = x.shape[:ax] + x.shape[ax + 1:]
+    pieces = []
+    for i in range(x.shape[ax]):
+        ranges = tuple((i, i + 1) if d == ax else (0, s) for d, s in enumerate(x.shape))
+        pieces.append(P.reshape(P.shrink(x, ranges), rest))
+    return tuple(pieces)
 
 
 def broadcast_arrays(*tensors: Any) -> list[Tensor]:

@@ -6,6 +6,7 @@ only build nodes. Imports: petagrad.ir, petagrad.tensor.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Optional
 
 from petagrad.dtypes import DType
@@ -40,6 +41,12 @@ def reduce(op: Op, x: Tensor, axes: tuple[int, ...]) -> Tensor:
     if not axes:
         return x
     return _result(graph.reduce(op, x.node, axes), op, (x,), axes)
+
+
+def sort(keys: Tensor, payload: Tensor, descending: bool = False) -> Tensor:
+    """`payload` permuted as the stable sort of `keys` along the last axis would permute it."""
+    arg = bool(descending)
+    return _result(graph.sort(keys.node, payload.node, arg), Op.SORT, (keys, payload), arg)
 
 
 def movement(x: Tensor, op: Op, arg: Any) -> Tensor:
@@ -84,3 +91,25 @@ def const(value: Any, dtype: DType, shape: tuple[int, ...], device: str) -> Tens
 
 def contiguous(x: Tensor) -> Tensor:
     return _result(graph.contiguous(x.node), Op.CONTIGUOUS, (x,), None)
+
+
+def gather(x: Tensor, coords: list[Tensor]) -> Tensor:
+    """x read at int64 coordinates, one Tensor per axis of x, all of the output's shape
+    (already broadcast and in range: the kernel clamps, it does not check)."""
+    # fresh handles: a later in-place write to a caller's index must not change the
+    # coordinates the gradient rule reads
+    if x.size == 0 or coords[0].size == 0:  # nothing to read (a non-empty read is refused
+        return const(x.dtype.np.type(0).item(), x.dtype, coords[0].shape, x.device)  # above)
+    coords = [Tensor(c.node) for c in coords]
+    node = graph.gather(x.node, tuple(c.node for c in coords))
+    return _result(node, Op.GATHER, (x, *coords), None)
+
+
+def scatter_add(updates: Tensor, coords: list[Tensor], shape: tuple[int, ...]) -> Tensor:
+    """Zeros of `shape` with updates[i] added at (coords[0][i], coords[1][i], ...)."""
+    if updates.size == 0 or math.prod(shape) == 0:
+        return const(updates.dtype.np.type(0).item(), updates.dtype, tuple(shape),
+                     updates.device)
+    coords = [Tensor(c.node) for c in coords]
+    node = graph.scatter_add(updates.node, tuple(c.node for c in coords), tuple(shape))
+    return _result(node, Op.SCATTER_ADD, (updates, *coords), tuple(shape))

@@ -37,6 +37,8 @@ class CRenderer(CStyleRenderer):
 
     def render(self, kernel: Kernel, name: str, input_dtypes: list[DType],
                output_dtype: DType) -> str:
+        if kernel.value.op is Op.SCATTER_ADD:
+            return self.render_scatter(kernel, name, input_dtypes, output_dtype)
         kernel = kernel.collapsed()
         shape = kernel.shape
         coords = [f"i{d}" for d in range(len(shape))]
@@ -89,6 +91,37 @@ class CRenderer(CStyleRenderer):
             result = f"(_Float16){result}"
         lines.append(f"{pad}out[{out_index}] = {result};")
         for _ in out_axes:
+            depth -= 1
+            lines.append("  " * depth + "}")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def render_scatter(self, kernel: Kernel, name: str, input_dtypes: list[DType],
+                       output_dtype: DType) -> str:
+        """A SCATTER_ADD: zero the output, then one serial pass over the updates in row-major
+        order. Serial keeps it deterministic (the additions into one element happen in index
+        order, as NumPy's add.at does them) and O(updates), with no atomics."""
+        kernel = kernel.collapsed()
+        shape, root = kernel.shape, kernel.value
+        coords = [f"i{d}" for d in range(len(shape))]
+        params = [f"{self.storage_types[output_dtype]} *restrict out"]
+        params += [f"const {self.storage_types[d]} *restrict in{i}"
+                   for i, d in enumerate(input_dtypes)]
+        params.append("int nthreads")
+        lines = [f"void {name}({', '.join(params)}) {{",
+                 f"  memset(out, 0, (size_t){root.arg} * sizeof *out);"]
+        depth = 1
+        for d in range(len(shape)):
+            lines.append("  " * depth + f"for (int64_t {coords[d]} = 0; {coords[d]} < "
+                         f"{shape[d]}; {coords[d]}++) {{")
+            depth += 1
+        pad = "  " * depth
+        names: dict[int, str] = {}
+        body = [e for e in root.walk() if e is not root]
+        lines += self.statements(root, body, names, coords, pad)
+        address, value = (names[id(s)] for s in root.srcs)
+        lines.append(pad + self.scatter_store(address, value, root.arg, output_dtype))
+        for _ in shape:
             depth -= 1
             lines.append("  " * depth + "}")
         lines.append("}")

@@ -40,6 +40,8 @@ def _max(x: list[str], out: DType, _: DType) -> str:
 def _int_guarded(symbol: str) -> Fmt:
     """Integer / and %: x/0 and x%0 are 0; MIN/-1 wraps (it would trap on x86)."""
     def render(x: list[str], out: DType, operand: DType) -> str:
+        if operand.is_complex:  # only / is defined (C99 Annex G in C, a helper in OpenCL)
+            return f"({x[0]} / {x[1]})"
         if operand.is_float:
             if symbol == "/":
                 return f"({x[0]} / {x[1]})"
@@ -127,6 +129,9 @@ class CStyleRenderer:
         Op.SHR: _shift(">>"),
         Op.POW: _pow,
         Op.WHERE: lambda x, out, _: f"({x[0]} ? {x[1]} : {x[2]})",
+        # complex parts (gcc/clang extensions, so kernels need no <complex.h>)
+        Op.REAL: lambda x, out, _: f"(__real__ ({x[0]}))",
+        Op.IMAG: lambda x, out, _: f"(__imag__ ({x[0]}))",
     }
 
     # -- pieces every dialect uses --------------------------------------------------------
@@ -134,6 +139,11 @@ class CStyleRenderer:
         return self.compute_types[dtype]
 
     def literal(self, value: object, dtype: DType) -> str:
+        if dtype.is_complex:
+            part = dtypes.real_dtype(dtype)
+            z = complex(value)  # type: ignore[arg-type]
+            return self.make_complex(self.literal(z.real, part), self.literal(z.imag, part),
+                                     dtype)
         if dtype.is_bool:
             return "1" if value else "0"
         if dtype.is_float:
@@ -193,6 +203,19 @@ class CStyleRenderer:
         without cl_khr_fp16 reads half through vload_half)."""
         return f"in{slot}[{index}]"
 
+    def clamped(self, index: str, count: int) -> str:
+        """A computed (int64) element index forced into [0, count): whatever a device index
+        holds, a GATHER never reads outside its buffer."""
+        return f"({index} < 0 ? 0 : ({index} >= {count} ? {count - 1} : {index}))"
+
+    def scatter_store(self, address: str, value: str, count: int, dtype: DType) -> str:
+        """out[address] += value when 0 <= address < count (a SCATTER_ADD kernel's body)."""
+        stored = f"out[{address}]"
+        total = f"{stored} + {value}"
+        if dtype is dtypes.float16:  # added in float, rounded to half at every store
+            total = f"(_Float16)((float){stored} + {value})"
+        return f"if ({address} >= 0 && {address} < {count}) {stored} = {total};"
+
     def round_half(self, value: str) -> str:
         """A float value rounded to the nearest float16, still as a float (a dialect hook)."""
         return f"((float)(_Float16)({value}))"
@@ -213,6 +236,8 @@ class CStyleRenderer:
             return self.literal(expr.arg, expr.dtype)
         if op is Op.LOAD:
             return self.load(expr.arg[0], expr.arg[1], coords, expr.dtype)
+        if op is Op.GATHER:
+            return self.read(expr.arg[0], self.clamped(args[0], expr.arg[1]), expr.dtype)
         if op is Op.INDEX:
             return f"(int64_t)({self.index(expr.arg, coords)})"
         if op is Op.VALID:
@@ -221,10 +246,36 @@ class CStyleRenderer:
             return self.cast(args[0], expr.srcs[0].dtype, expr.dtype)
         if op is Op.BITCAST:
             return self.bitcast(args[0], expr.srcs[0].dtype, expr.dtype)
+        if op is Op.COMPLEX:
+            return self.make_complex(args[0], args[1], expr.dtype)
         operand = expr.srcs[-1].dtype
         return self.ops[op](args, expr.dtype, operand)
 
+    # -- complex values: C99 _Complex here, float2/double2 pairs in OpenCL ---------------------
+    def make_complex(self, real: str, imag: str, dtype: DType) -> str:
+        """The complex value with these parts (no arithmetic, so inf and NaN parts stay)."""
+        part = self.compute_type(dtypes.real_dtype(dtype))
+        return f"__builtin_complex(({part})({real}), ({part})({imag}))"
+
+    def complex_cast(self, value: str, src: DType, dst: DType) -> str:
+        """A cast from or to a complex dtype: complex -> real keeps the real part (NumPy's
+        astype, which warns), complex -> bool is "either part nonzero"."""
+        ops = self.ops
+        if src.is_complex:
+            re = ops[Op.REAL]([value], dtypes.real_dtype(src), src)
+            if dst.is_complex:
+                im = ops[Op.IMAG]([value], dtypes.real_dtype(src), src)
+                return self.make_complex(re, im, dst)
+            if dst.is_bool:
+                im = ops[Op.IMAG]([value], dtypes.real_dtype(src), src)
+                return f"({re} != 0 || {im} != 0)"
+            return self.cast(re, dtypes.real_dtype(src), dst)
+        part = dtypes.real_dtype(dst)
+        return self.make_complex(self.cast(value, src, part), "0", dst)
+
     def cast(self, value: str, src: DType, dst: DType) -> str:
+        if src.is_complex or dst.is_complex:
+            return self.complex_cast(value, src, dst)
         if dst is dtypes.float16:
             return self.round_half(value)
         if src is dtypes.float16:
@@ -306,12 +357,15 @@ SUM_LANES = 16  # accumulators a block is spread over (C dialect)
 
 def pairwise(reduce: Expr, reduce_size: int) -> bool:
     """Whether a reduce gets blocked pairwise summation: a float sum longer than a block
-    (integer sums are exact, max exact, and NumPy's prod is a plain loop too)."""
-    return reduce.op is Op.SUM and reduce.dtype.is_float and reduce_size > SUM_BLOCK
+    or complex sum (integer sums are exact, max exact, and NumPy's prod is a plain loop
+    too)."""
+    return (reduce.op is Op.SUM and (reduce.dtype.is_float or reduce.dtype.is_complex)
+            and reduce_size > SUM_BLOCK)
 
 
 # ops whose float16 result is already a half value (a load, a literal, a selection, ...)
-_EXACT_IN_HALF = frozenset({Op.LOAD, Op.CONST, Op.CAST, Op.BITCAST, Op.WHERE, Op.MAX, Op.NEG})
+_EXACT_IN_HALF = frozenset({Op.LOAD, Op.GATHER, Op.CONST, Op.CAST, Op.BITCAST, Op.WHERE,
+                            Op.MAX, Op.NEG})
 
 
 def split_by_reduce(kernel: Kernel) -> tuple[Expr | None, list[Expr], list[Expr]]:

@@ -62,6 +62,7 @@ _CL_NAMES: dict[DType, str] = {
     dtypes.int64: "long", dtypes.uint8: "uchar", dtypes.uint16: "ushort",
     dtypes.uint32: "uint", dtypes.uint64: "ulong", dtypes.float16: "float",
     dtypes.float32: "float", dtypes.float64: "double",
+    dtypes.complex64: "float2", dtypes.complex128: "double2",  # (real, imag) pairs
 }
 _CL_STORAGE = _CL_NAMES | {dtypes.bool_: "uchar", dtypes.float16: "half"}
 
@@ -228,6 +229,61 @@ _LOG2_VECTOR = """static inline float{W} pg_log2v{W}(float{W} x) {{
   return select(r, x, isnan(x));
 }}
 """
+# complex * and / on (re, im) pairs; T2 is float2 or double2, N names the function. The
+# product recovers infinities where the plain formula gives NaN + NaN i (C99 Annex G's
+# rule); the quotient is Smith's algorithm, which avoids needless overflow like NumPy's
+_COMPLEX = """static inline T2 pg_c{N}mul(T2 a, T2 b) {{
+  T ac = a.x * b.x, bd = a.y * b.y, ad = a.x * b.y, bc = a.y * b.x;
+  T2 r = (T2)(ac - bd, ad + bc);
+  if (isnan(r.x) && isnan(r.y)) {{
+    int again = 0;
+    if (isinf(a.x) || isinf(a.y)) {{
+      a = (T2)(copysign(isinf(a.x) ? (T)1 : (T)0, a.x), copysign(isinf(a.y) ? (T)1 : (T)0, a.y));
+      b = (T2)(isnan(b.x) ? copysign((T)0, b.x) : b.x, isnan(b.y) ? copysign((T)0, b.y) : b.y);
+      again = 1;
+    }}
+    if (isinf(b.x) || isinf(b.y)) {{
+      b = (T2)(copysign(isinf(b.x) ? (T)1 : (T)0, b.x), copysign(isinf(b.y) ? (T)1 : (T)0, b.y));
+      a = (T2)(isnan(a.x) ? copysign((T)0, a.x) : a.x, isnan(a.y) ? copysign((T)0, a.y) : a.y);
+      again = 1;
+    }}
+    if (!again && (isinf(ac) || isinf(bd) || isinf(ad) || isinf(bc))) {{
+      a = (T2)(isnan(a.x) ? copysign((T)0, a.x) : a.x, isnan(a.y) ? copysign((T)0, a.y) : a.y);
+      b = (T2)(isnan(b.x) ? copysign((T)0, b.x) : b.x, isnan(b.y) ? copysign((T)0, b.y) : b.y);
+      again = 1;
+    }}
+    if (again) r = (T2)(INFINITY * (a.x * b.x - a.y * b.y), INFINITY * (a.x * b.y + a.y * b.x));
+  }}
+  return r;
+}}
+static inline T2 pg_c{N}div(T2 a, T2 b) {{
+  T ar = fabs(b.x), ai = fabs(b.y);
+  if (ar >= ai) {{
+    if (ar == 0 && ai == 0) return (T2)(a.x / ar, a.y / ar);
+    T q = b.y / b.x, d = b.x + b.y * q;
+    return (T2)((a.x + a.y * q) / d, (a.y - a.x * q) / d);
+  }}
+  T q = b.x / b.y, d = b.x * q + b.y;
+  return (T2)((a.x * q + a.y) / d, (a.y * q - a.x) / d);
+}}
+"""
+
+
+def _complex_fn(name: str, other: Fmt) -> Fmt:
+    """pg_c<f|d><name> for complex operands, else the `other` rendering."""
+    def render(x: list[str], out: DType, operand: DType) -> str:
+        if operand.is_complex:
+            return f"pg_c{'d' if operand is dtypes.complex128 else 'f'}{name}({x[0]}, {x[1]})"
+        return other(x, out, operand)
+    return render
+
+
+def _cmpne(x: list[str], out: DType, operand: DType) -> str:
+    if operand.is_complex:
+        return f"({x[0]}.x != {x[1]}.x || {x[0]}.y != {x[1]}.y)"
+    return f"({x[0]} != {x[1]})"
+
+
 # the shared op table spells a few C99 fixed-width types (the unsigned arithmetic that makes
 # signed overflow wrap); OpenCL's types have fixed widths, so these are plain aliases
 _TYPEDEFS = ("typedef char int8_t; typedef short int16_t; typedef int int32_t; "
@@ -248,7 +304,21 @@ class OpenCLRenderer(CStyleRenderer):
         Op.TRUNC: _builtin("trunc"),
         Op.POW: _with_float(_builtin("pow"), _C_OPS[Op.POW]),
         Op.MOD: _with_float(_builtin("fmod"), _C_OPS[Op.MOD]),
+        Op.MUL: _complex_fn("mul", _C_OPS[Op.MUL]),
+        Op.DIV: _complex_fn("div", _C_OPS[Op.DIV]),
+        Op.CMPNE: _cmpne,
+        Op.REAL: lambda x, out, _: f"({x[0]}).x",
+        Op.IMAG: lambda x, out, _: f"({x[0]}).y",
     }
+
+    def make_complex(self, real: str, imag: str, dtype: DType) -> str:
+        part = _CL_NAMES[dtypes.real_dtype(dtype)]
+        return f"(({part}2)(({part})({real}), ({part})({imag})))"
+
+    def reduce_combine(self, expr: Expr, acc: str, value: str) -> str:
+        if expr.op is Op.PROD and expr.dtype.is_complex:  # float2 * float2 is per lane
+            return self.ops[Op.MUL]([acc, value], expr.dtype, expr.dtype)
+        return super().reduce_combine(expr, acc, value)
 
     # -- dialect hooks -----------------------------------------------------------------------
     def read(self, slot: int, index: str, dtype: DType) -> str:
@@ -289,6 +359,8 @@ class OpenCLRenderer(CStyleRenderer):
     # -- layout ------------------------------------------------------------------------------
     def render(self, kernel: Kernel, name: str, input_dtypes: list[DType],
                output_dtype: DType, caps: Caps) -> RenderedKernel:
+        if kernel.value.op is Op.SCATTER_ADD:
+            return self.render_scatter(kernel, name, input_dtypes, output_dtype)
         kernel = kernel.collapsed()
         plan = Plan(kernel, caps)
         n = len(input_dtypes)
@@ -312,13 +384,48 @@ class OpenCLRenderer(CStyleRenderer):
         return RenderedKernel(self.prelude(body, kernel) + body, launches, scratch,
                               plan.strategy)
 
+    def render_scatter(self, kernel: Kernel, name: str, input_dtypes: list[DType],
+                       output_dtype: DType) -> RenderedKernel:
+        """A SCATTER_ADD as one work-item: zero the output, then add the updates in
+        row-major order. Deterministic and O(updates) without atomics (there are none for
+        floats in OpenCL 1.2); slow on a GPU, so gradients of gathers pay one serial pass."""
+        kernel = kernel.collapsed()
+        shape, root = kernel.shape, kernel.value
+        coords = [f"i{d}" for d in range(len(shape))]
+        lines = self.header(name, 1, self.params(input_dtypes, output_dtype))
+        zero = self.literal(0, output_dtype)
+        lines.append(f"  for (long k = 0; k < {root.arg}; k++) "
+                     + self.store(zero, "k", output_dtype))
+        for d, size in enumerate(shape):
+            lines.append("  " * (d + 1) + f"for (long {coords[d]} = 0; {coords[d]} < {size}; "
+                         f"{coords[d]}++) {{")
+        pad = "  " * (len(shape) + 1)
+        names: dict[int, str] = {}
+        lines += self.statements(root, [e for e in root.walk() if e is not root], names,
+                                 coords, pad)
+        address, value = (names[id(s)] for s in root.srcs)
+        lines.append(pad + self.scatter_store(address, value, root.arg, output_dtype))
+        for d in reversed(range(len(shape))):
+            lines.append("  " * (d + 1) + "}")
+        lines.append("}")
+        body = "\n".join(lines) + "\n"
+        launch = Launch(name, (1,), (1,), self.arg_names(len(input_dtypes)))
+        return RenderedKernel(self.prelude(body, kernel) + body, (launch,), 0, "scatter")
+
+    def scatter_store(self, address: str, value: str, count: int, dtype: DType) -> str:
+        if dtype is dtypes.float16:
+            total = f"vload_half({address}, out) + {value}"
+            return (f"if ({address} >= 0 && {address} < {count}) "
+                    + self.store(total, address, dtype))
+        return super().scatter_store(address, value, count, dtype)
+
     def arg_names(self, n_inputs: int, scratch: bool = False) -> tuple[str, ...]:
         return ("out",) + (("scratch",) if scratch else ()) + tuple(
             f"in{i}" for i in range(n_inputs))
 
     def prelude(self, body: str, kernel: Kernel) -> str:
         parts = ["#pragma OPENCL FP_CONTRACT OFF\n"]  # NumPy rounds after every op
-        if any(e.dtype is dtypes.float64 for e in kernel.value.walk()):
+        if any(e.dtype in (dtypes.float64, dtypes.complex128) for e in kernel.value.walk()):
             parts.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n")
         parts.append(_TYPEDEFS)
         for marker, text in (("pg_ipow_", _IPOW), ("pg_exp2f", _EXP2), ("pg_log2f", _LOG2),
@@ -326,6 +433,10 @@ class OpenCLRenderer(CStyleRenderer):
                              ("pg_round_half_from_double", _HALF_FROM_DOUBLE)):
             if marker in body and text not in parts:
                 parts.append(text)
+        for letter, part in (("f", "float"), ("d", "double")):
+            if f"pg_c{letter}" in body:
+                parts.append(_COMPLEX.format(N=letter).replace("T2", part + "2")
+                             .replace("(T)", f"({part})").replace("T ", part + " "))
         for width in (2, 4, 8, 16):
             if f"pg_exp2v{width}(" in body:
                 parts.append(_EXP2_VECTOR.format(W=width))

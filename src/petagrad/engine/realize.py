@@ -159,6 +159,10 @@ def assign(target: Node, value: Node) -> None:
 
 def _writes_in_place_safely(item: ScheduleItem, target: Node) -> bool:
     kernel = item.kernel
+    if kernel.value.op is Op.SCATTER_ADD or any(
+            e.op is Op.GATHER and item.inputs[e.arg[0]].buffer is target.buffer
+            for e in kernel.value.walk()):
+        return False  # reads (or zeroes and adds to) positions other than the one it writes
     if kernel.reduce_axes:
         reads = [e for e in kernel.value.walk() if e.op is Op.LOAD
                  and item.inputs[e.arg[0]].buffer is target.buffer]
@@ -190,3 +194,24 @@ def to_numpy(node: Node) -> np.ndarray:
         realize([copied])
         base = copied
     return device.copy_out(base.buffer, base.dtype, base.size).reshape(node.shape)
+
+
+HOST_STEP_COUNT = {"run": 0}
+"""Host steps since import: work done by NumPy on the host (docs/host_steps.md)."""
+
+
+def host_step(name: str, fn: Callable[..., Any], *arrays: np.ndarray) -> Any:
+    """`fn(*arrays)` run on the host, for work the op set cannot express (a LAPACK
+    factorization): the inputs were copied from the device and the caller uploads the
+    result. Counted, and at debug level 2 printed and timed like a kernel launch."""
+    HOST_STEP_COUNT["run"] += 1
+    if config.get("debug") < 2:
+        return fn(*arrays)
+    start = time.perf_counter()
+    try:
+        return fn(*arrays)
+    finally:
+        elapsed = time.perf_counter() - start
+        shapes = ",".join(str(tuple(a.shape)).replace(" ", "") for a in arrays)
+        print(f"host   {name:<32} on {'host':<6} {elapsed * 1e6:9.1f} us   {shapes}",
+              file=sys.stderr)

@@ -129,12 +129,47 @@ def reduce(op: Op, src: Node, axes: tuple[int, ...], dtype: Optional[DType] = No
     return Node(op, dtype or src.dtype, shape, (src,), src.device, arg=tuple(sorted(axes)))
 
 
+def sort(keys: Node, payload: Node, descending: bool) -> Node:
+    """`payload` reordered as the stable sort of `keys` along the last axis (same shapes)."""
+    if keys.shape != payload.shape or not keys.shape:
+        raise ValueError(f"SORT needs keys and payload of one shape with at least one axis, "
+                         f"got {keys.shape} and {payload.shape}")
+    return Node(Op.SORT, payload.dtype, keys.shape, (keys, payload), keys.device,
+                arg=bool(descending))
+
+
 def contiguous(src: Node) -> Node:
     return Node(Op.CONTIGUOUS, src.dtype, src.shape, (src,), src.device)
 
 
 def copy_to(src: Node, device: str) -> Node:
     return Node(Op.COPY, src.dtype, src.shape, (src,), device, arg=device)
+
+
+def _check_coords(op: Op, shape: Shape, coords: tuple[Node, ...]) -> None:
+    """The front end's contract for GATHER / SCATTER_ADD coordinates (internal errors)."""
+    if len(coords) != len(shape) or not coords:
+        raise ValueError(f"{op.name}: {len(coords)} coordinates for {len(shape)} axes")
+    for c in coords:
+        if c.shape != coords[0].shape or c.dtype.name != "int64":
+            raise ValueError(f"{op.name}: coordinates must be int64 of one shape, got "
+                             f"{c.dtype.name}{list(c.shape)} and {list(coords[0].shape)}")
+
+
+def gather(src: Node, coords: tuple[Node, ...]) -> Node:
+    """src read at per-axis int64 coordinates (one per axis of src, of the output's shape)."""
+    _check_coords(Op.GATHER, src.shape, coords)
+    return Node(Op.GATHER, src.dtype, coords[0].shape, (src,) + tuple(coords), src.device)
+
+
+def scatter_add(updates: Node, coords: tuple[Node, ...], shape: Shape) -> Node:
+    """Zeros of `shape` with each element of updates added at its coordinates."""
+    _check_coords(Op.SCATTER_ADD, tuple(shape), coords)
+    if coords[0].shape != updates.shape:
+        raise ValueError(f"SCATTER_ADD: coordinates of shape {coords[0].shape} for updates "
+                         f"of shape {updates.shape}")
+    return Node(Op.SCATTER_ADD, updates.dtype, tuple(shape), (updates,) + tuple(coords),
+                updates.device, arg=tuple(shape))
 
 
 def apply_step(view: View, op: Op, arg: Any) -> Optional[View]:

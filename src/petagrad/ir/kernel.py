@@ -6,6 +6,10 @@ expression tree of Expr nodes evaluated per output element. At most one reduce o
 in it: Exprs below that reduce are evaluated per loop point (their LOAD/INDEX/VALID views
 have the full `shape`), Exprs above it once per output element (their views have the
 output shape). The output is written row-major and contiguous.
+Data-dependent access: GATHER (arg: (input slot, element count)) reads that input at the flat
+index its one source computes, clamped into the buffer. A kernel whose root is SCATTER_ADD
+(arg: the output's element count) zeroes the output, then for each loop point in row-major
+order adds its second source at the flat index its first computes (dropped when outside).
 Imports: petagrad.dtypes, petagrad.ir.
 """
 from __future__ import annotations
@@ -100,6 +104,8 @@ def _arg_key(arg: Any) -> Any:
     """
     if isinstance(arg, numbers.Real) and not isinstance(arg, numbers.Integral):
         return (type(arg), struct.pack("<d", float(arg)))
+    if isinstance(arg, numbers.Complex):  # by the bits of both parts, for the same reasons
+        return (type(arg), struct.pack("<dd", arg.real, arg.imag))
     if isinstance(arg, tuple):
         return (tuple, tuple(_arg_key(a) for a in arg))
     return (type(arg), arg)
@@ -144,7 +150,7 @@ class Kernel:
 
     @property
     def name(self) -> str:
-        kind = "reduce" if self.reduce_axes else "ewise"
+        kind = "sort" if self.value.op is Op.SORT else "reduce" if self.reduce_axes else "ewise"
         return f"{kind}_" + "x".join(str(s) for s in self.shape) if self.shape else kind
 
     def views(self) -> list[View]:
@@ -155,9 +161,10 @@ class Kernel:
         """The same kernel over fewer axes: merge neighbours every view walks contiguously.
 
         Fewer, longer loops make the inner loop unit-stride and let the compiler vectorize.
+        A SORT keeps its axes: its last axis is the one it sorts along.
         """
         shape = list(self.shape)
-        if len(shape) <= 1:
+        if len(shape) <= 1 or self.value.op is Op.SORT:
             return self
         views = self.views()
         groups: list[list[int]] = [[0]]

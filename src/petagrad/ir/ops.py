@@ -23,6 +23,8 @@ class Op(Enum):
     TRUNC = "x rounded toward zero, keeping the float dtype"
     CAST = "convert the value to another dtype (arg: the dtype), as C conversion does"
     BITCAST = "reinterpret the bits as another dtype of the same size (arg: the dtype)"
+    REAL = "the real part of a complex x, a real float"
+    IMAG = "the imaginary part of a complex x, a real float"
     # binary
     ADD = "x + y"
     MUL = "x * y"
@@ -37,8 +39,12 @@ class Op(Enum):
     SHL = "x << y for integers (y >= bit width gives 0)"
     SHR = "x >> y for integers, arithmetic for signed (y >= bit width saturates)"
     POW = "x ** y: C pow for floats, exact repeated squaring for integers"
+    COMPLEX = "the complex number x + y i from two real floats (no arithmetic: inf/NaN kept)"
     # ternary
     WHERE = "y where condition x else z"
+    # sort (two sources of one shape, sorted along the last axis)
+    SORT = ("y reordered as the stable sort of the keys x along the last axis (arg: "
+            "descending); NaNs last (first when descending), -0.0 equal to 0.0")
     # reduce (arg: the reduced axes, kept as size-1 dims)
     SUM = "sum over axes"
     PROD = "product over axes"
@@ -58,6 +64,12 @@ class Op(Enum):
     BUFFER = "memory already on a device (arg: the device buffer)"
     COPY = "the same values on another device (arg: the device name)"
     CONTIGUOUS = "materialise the source in its own row-major buffer"
+    # data-dependent memory access (srcs: a source, then one int64 coordinate per axis of
+    # the array indexed, all of the output's / the updates' shape)
+    GATHER = ("out[i] = src[c0[i], c1[i], ...]: a load at computed coordinates (each "
+              "clamped into its axis, so no read is ever out of bounds)")
+    SCATTER_ADD = ("zeros of a shape (arg) with out[c0[i], c1[i], ...] += updates[i] in "
+                   "row-major order of i (deterministic); out-of-range coordinates are dropped")
     # kernel IR only: what a scheduled kernel reads
     LOAD = "read an input buffer through a View (arg: (input slot, View)); 0 outside its mask"
     INDEX = "the flat index a View maps the loop coordinates to (arg: the View)"
@@ -65,9 +77,9 @@ class Op(Enum):
 
 
 UNARY = frozenset({Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.RECIPROCAL, Op.NEG, Op.TRUNC,
-                   Op.CAST, Op.BITCAST})
+                   Op.CAST, Op.BITCAST, Op.REAL, Op.IMAG})
 BINARY = frozenset({Op.ADD, Op.MUL, Op.DIV, Op.MOD, Op.MAX, Op.CMPLT, Op.CMPNE, Op.AND,
-                    Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.POW})
+                    Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.POW, Op.COMPLEX})
 TERNARY = frozenset({Op.WHERE})
 ELEMENTWISE = UNARY | BINARY | TERNARY
 REDUCE = frozenset({Op.SUM, Op.PROD, Op.RMAX})
@@ -75,3 +87,5 @@ MOVEMENT = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.PAD, Op.SHRINK, Op.F
 KERNEL_ONLY = frozenset({Op.LOAD, Op.INDEX, Op.VALID})
 BUFFER = frozenset({Op.CONST, Op.RANGE, Op.EMPTY, Op.BUFFER, Op.COPY, Op.CONTIGUOUS})
 COMPARISON = frozenset({Op.CMPLT, Op.CMPNE})
+DATA_DEPENDENT = frozenset({Op.GATHER, Op.SCATTER_ADD})
+SORTING = frozenset({Op.SORT})  # own kernel; sources realized contiguous (schedule/)

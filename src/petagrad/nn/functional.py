@@ -614,9 +614,11 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
               max_norm: float | None = None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
-    """Rows of `weight` picked by integer `input` (a one-hot matmul: the GEMM path).
+    """Rows of `weight` picked by integer `input`: one gather, O(len(input) * dim), whose
+    gradient is one scatter-add of the same size (repeated indices add up).
 
-    Row `padding_idx` is returned as stored but gets no gradient, like torch.
+    Row `padding_idx` is returned as stored but gets no gradient, like torch. Indices are
+    checked when they are cheap to read (see _host_labels); others are clamped on the device.
     """
     weight = _float(weight, "embedding")
     idx = _tensor(input, weight)
@@ -639,13 +641,12 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         bad = values[(values < 0) | (values >= rows)].reshape(-1)[0]
         raise IndexError(f"embedding: index {int(bad)} is out of range for an embedding of "
                          f"{rows} rows (weight shape {weight.shape})")
-    flat = P.reshape(idx, (idx.size, 1))
-    hits = (flat == P.reshape(_arange(rows, weight.device), (1, rows))).astype(weight.dtype)
-    table = weight
+    flat = P.reshape(idx, (idx.size,))
+    out = pg.take(weight, flat, axis=0, mode="clip")  # checked above when known: no read
     if padding_idx is not None and _grad_on(weight):
-        is_pad = P.reshape(_arange(rows, weight.device) == padding_idx, (rows, 1))
-        table = pg.where(is_pad, weight.detach(), weight)
-    out = pg.matmul(P.contiguous(hits), table)
+        # the same value either way; only rows not at padding_idx pass the gradient back
+        keep = P.reshape(flat != padding_idx, (idx.size, 1))
+        out = pg.where(keep, out, out.detach())
     return P.reshape(out, idx.shape + (width,))
 
 
@@ -1342,8 +1343,9 @@ def _nearest_index(size: int, out: int, scale: float | None, exact: bool) -> np.
     return np.minimum(src.astype(np.int64), size - 1)
 
 
-def _linear_matrix(size: int, out: int, scale: float | None,
-                   align_corners: bool) -> np.ndarray:
+def _linear_taps(size: int, out: int, scale: float | None,
+                 align_corners: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, frac): output i is x[low] * (1 - frac) + x[high] * frac, as torch."""
     dst = np.arange(out, dtype=np.float64)
     if align_corners:
         src = dst * ((size - 1) / (out - 1)) if out > 1 else np.zeros(out)
@@ -1352,11 +1354,18 @@ def _linear_matrix(size: int, out: int, scale: float | None,
         src = np.maximum((dst + 0.5) * ratio - 0.5, 0.0)
     low = np.minimum(np.floor(src).astype(np.int64), size - 1)
     high = np.minimum(low + 1, size - 1)
-    frac = src - low
-    matrix = np.zeros((out, size))
-    np.add.at(matrix, (np.arange(out), low), 1.0 - frac)
-    np.add.at(matrix, (np.arange(out), high), frac)
-    return matrix
+    return low, high, src - low
+
+
+def _lerp_along_axis(x: Tensor, axis: int, size: int, out: int, scale: float | None,
+                     align_corners: bool) -> Tensor:
+    """Linear resampling of one axis: two gathers and a blend, O(output) (one fused kernel;
+    a dense interpolation matrix would cost O(output * size))."""
+    low, high, frac = _linear_taps(size, out, scale, align_corners)
+    shape = tuple(out if d == axis else 1 for d in range(x.ndim))
+    w_low = pg.asarray((1.0 - frac).astype(x.dtype.np).reshape(shape), device=x.device)
+    w_high = pg.asarray(frac.astype(x.dtype.np).reshape(shape), device=x.device)
+    return (pg.take(x, low, axis=axis) * w_low + pg.take(x, high, axis=axis) * w_high)
 
 
 _LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
@@ -1367,7 +1376,7 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
                 recompute_scale_factor: bool | None = None,
                 antialias: bool = False) -> Tensor:
     """Resize the spatial axes of (N, C, *spatial): nearest, nearest-exact, (bi/tri)linear,
-    area. Linear modes apply a small interpolation matrix per axis (a GEMM)."""
+    area. Linear modes blend two gathers per axis; nearest modes are one gather."""
     fn = "interpolate"
     x = _tensor(input)
     nd = x.ndim - 2
@@ -1410,7 +1419,7 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
                 raise DTypeError(f"{fn}: mode {mode!r} needs a floating-point input, got "
                                  f"{x.dtype.name}")
             if o != n or scales[d] not in (None, 1.0):
-                x = _along_axis(x, axis, _linear_matrix(n, o, scales[d], bool(align_corners)))
+                x = _lerp_along_axis(x, axis, n, o, scales[d], bool(align_corners))
             continue
         index = _nearest_index(n, o, scales[d], mode == "nearest-exact")
         if o % n == 0 and np.array_equal(index, np.arange(o) // (o // n)):

@@ -12,6 +12,7 @@ Imports: petagrad.config, codegen, ir, runtime.
 from __future__ import annotations
 
 import hashlib
+import math
 import mmap
 from collections import OrderedDict
 import os
@@ -28,6 +29,7 @@ from petagrad.codegen.c import CRenderer
 from petagrad.codegen.matmul import GemmCall, match_gemm
 from petagrad.dtypes import DType
 from petagrad.ir.kernel import Kernel
+from petagrad.ir.ops import Op
 from petagrad.runtime import ccompiler
 from petagrad.runtime.device import Device as BaseDevice
 from petagrad.runtime.device import kernel_dtypes
@@ -194,13 +196,60 @@ class GemmProgram:
             self.epilogue.launch(output, inputs + [target], threads)
 
 
+_SORT_CDEF = """
+int pg_sort(int, int, const void *, int, const void *, void *, int64_t, int64_t, int, int);
+"""
+_sort_library: list = []
+
+
+def sort_library() -> tuple[cffi.FFI, object]:
+    """csrc/sort.c compiled once (through the kernel cache) and loaded."""
+    if not _sort_library:
+        ffi = cffi.FFI()
+        ffi.cdef(_SORT_CDEF)
+        path = ccompiler.compile_shared(runtime_source("sort.c"), "pg_sort")
+        _sort_library.extend([ffi, ffi.dlopen(path, _DLOPEN_FLAGS)])
+    return _sort_library[0], _sort_library[1]
+
+
+class SortProgram:
+    """A SORT kernel run by csrc/sort.c: a stable radix sort of each row's keys, carrying
+    positions, then the payload gathered in that order."""
+
+    name = "sort"
+
+    def __init__(self, kernel: Kernel):
+        keys, payload = kernel.value.srcs
+        self.key_slot, self.payload_slot = keys.arg[0], payload.arg[0]
+        dtype = keys.dtype
+        self.kind = 2 if dtype.is_float else 1 if dtype.kind == "i" else 0
+        self.key_bytes = dtype.itemsize
+        self.payload_bytes = payload.dtype.itemsize
+        self.n = kernel.shape[-1]
+        self.rows = math.prod(kernel.shape[:-1])
+        self.descending = int(bool(kernel.value.arg))
+        if self.n >= 1 << 32:
+            raise ValueError(f"sort: rows of {self.n} elements are too long for the CPU "
+                             f"device (at most 2**32 - 1)")
+        self.ffi, self.library = sort_library()
+
+    def launch(self, output: HostBuffer, inputs: list[HostBuffer], threads: int) -> None:
+        status = self.library.pg_sort(
+            self.kind, self.key_bytes, inputs[self.key_slot].pointer, self.payload_bytes,
+            inputs[self.payload_slot].pointer, output.pointer, self.rows, self.n,
+            self.descending, threads)
+        if status != 0:
+            raise MemoryError(f"sort: no memory for the scratch of {self.rows} rows of "
+                              f"{self.n} elements")
+
+
 class Device(BaseDevice):
     """The default device: C kernels on all cores of this machine."""
 
     def __init__(self, index: int = 0):
         self.renderer = CRenderer()
         # by Kernel.key: precomputed, and O(1) to compare since its Exprs are interned
-        self.programs: dict[tuple, Program | GemmProgram] = {}
+        self.programs: dict[tuple, Program | GemmProgram | SortProgram] = {}
         self.header = runtime_source("petagrad.h")
 
     @property
@@ -220,14 +269,16 @@ class Device(BaseDevice):
         """The buffer's memory as a NumPy array, no copy (host devices only)."""
         return buffer.typed(dtype, count)
 
-    def program(self, kernel: Kernel) -> Program | GemmProgram:
+    def program(self, kernel: Kernel) -> Program | GemmProgram | SortProgram:
         found = self.programs.get(kernel.key)
         if found is not None:
             return found
         gemm = match_gemm(kernel)
-        if gemm is not None and gemm.m * gemm.n * gemm.k >= GEMM_MIN_WORK:
+        if kernel.value.op is Op.SORT:
+            program: Program | GemmProgram | SortProgram = SortProgram(kernel)
+        elif gemm is not None and gemm.m * gemm.n * gemm.k >= GEMM_MIN_WORK:
             epilogue = self.compile(gemm.epilogue) if gemm.epilogue is not None else None
-            program: Program | GemmProgram = GemmProgram(gemm, epilogue)
+            program = GemmProgram(gemm, epilogue)
         else:
             program = self.compile(kernel)
         self.programs[kernel.key] = program

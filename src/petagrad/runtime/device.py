@@ -74,7 +74,7 @@ def kernel_dtypes(kernel: Kernel) -> tuple[DType, list[DType]]:
     """
     inputs: dict[int, DType] = {}
     for expr in kernel.value.walk():
-        if expr.op is Op.LOAD:
+        if expr.op in (Op.LOAD, Op.GATHER):
             inputs[expr.arg[0]] = expr.dtype
     return kernel.value.dtype, [inputs.get(slot, dtypes.uint8)
                                 for slot in range(kernel.n_inputs)]

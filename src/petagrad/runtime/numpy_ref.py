@@ -125,12 +125,29 @@ def _apply(expr: Expr, args: list[np.ndarray], inputs: list[np.ndarray]) -> np.n
         return np.asarray(expr.arg).astype(dtype)
     if op is Op.LOAD:
         return _load(inputs[expr.arg[0]], expr.arg[1])
+    if op is Op.GATHER:
+        flat = inputs[expr.arg[0]]
+        index = np.clip(np.asarray(args[0]), 0, max(flat.size - 1, 0))
+        return flat[index] if flat.size else np.zeros(index.shape, dtype)
     if op is Op.INDEX:
         return _index(expr.arg)
     if op is Op.VALID:
         return _valid(expr.arg)
     if op is Op.CAST:
+        if np.asarray(args[0]).dtype.kind == "c" and dtype.kind not in "cb":
+            # keep the real part, as the compiled devices do; the API has already warned
+            return np.real(args[0]).astype(dtype)
         return np.asarray(args[0]).astype(dtype)
+    if op is Op.REAL:
+        return np.real(args[0]).astype(dtype)
+    if op is Op.IMAG:
+        return np.imag(args[0]).astype(dtype)
+    if op is Op.COMPLEX:
+        # set the parts: re + 1j * im would turn an infinite im into NaN + inf j
+        re, im = np.broadcast_arrays(args[0], args[1])
+        out = np.empty(re.shape, dtype)
+        out.real, out.imag = re, im
+        return out
     if op is Op.BITCAST:
         src = np.asarray(args[0], order="C")  # ascontiguousarray would make 0-d 1-d
         return src.view(dtype)
@@ -140,8 +157,10 @@ def _apply(expr: Expr, args: list[np.ndarray], inputs: list[np.ndarray]) -> np.n
         return _UNARY[op](args[0]).astype(dtype)
     if op is Op.WHERE:
         return np.where(args[0], args[1], args[2]).astype(dtype)
+    if op is Op.SORT:
+        return _sort(np.asarray(args[0]), np.asarray(args[1]), expr.arg)
     a, b = args
-    floats = np.asarray(a).dtype.kind == "f"
+    floats = np.asarray(a).dtype.kind in "fc"
     if op is Op.DIV:
         return (np.divide(a, b) if floats else _int_div(np.asarray(a), np.asarray(b))).astype(dtype)
     if op is Op.MOD:
@@ -153,11 +172,36 @@ def _apply(expr: Expr, args: list[np.ndarray], inputs: list[np.ndarray]) -> np.n
     return _BINARY[op](a, b).astype(dtype)
 
 
+def order_keys(values: np.ndarray, descending: bool = False) -> np.ndarray:
+    """Unsigned integers that order as NumPy sorts `values`: NaNs (all equal) after +inf,
+    -0.0 equal to 0.0, integers by value; complemented for a descending sort (NaNs first)."""
+    kind = values.dtype.kind
+    if kind == "b":
+        keys = values.astype(np.uint8)
+    elif kind == "u":
+        keys = values
+    elif kind == "i":
+        unsigned = np.dtype(f"u{values.dtype.itemsize}")
+        keys = values.view(unsigned) ^ unsigned.type(1 << (8 * values.dtype.itemsize - 1))
+    else:
+        unsigned = np.dtype(f"u{values.dtype.itemsize}")
+        sign = unsigned.type(1 << (8 * values.dtype.itemsize - 1))
+        bits = np.where(values == 0, values.dtype.type(0), values).view(unsigned)
+        keys = np.where(bits & sign, ~bits, bits | sign)
+        keys = np.where(np.isnan(values), np.iinfo(unsigned).max, keys).astype(unsigned)
+    return ~keys if descending else keys
+
+
+def _sort(keys: np.ndarray, payload: np.ndarray, descending: bool) -> np.ndarray:
+    order = np.argsort(order_keys(keys, descending), axis=-1, kind="stable")
+    return np.take_along_axis(payload, order, axis=-1)
+
+
 def _reduce(expr: Expr, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     axes = expr.arg
     full = np.broadcast_to(value, shape)
     dtype = expr.dtype.np
-    if expr.op is Op.SUM and expr.dtype.is_float:
+    if expr.op is Op.SUM and (expr.dtype.is_float or expr.dtype.is_complex):
         return _pairwise_sum(full, axes, dtype)
     if expr.op is Op.SUM:
         return np.add.reduce(full, axis=axes, keepdims=True, dtype=dtype)
@@ -180,6 +224,24 @@ def _pairwise_sum(full: np.ndarray, axes: tuple[int, ...], dtype: np.dtype) -> n
     rows = np.ascontiguousarray(moved.reshape(moved.shape[:moved.ndim - len(axes)] + (count,)),
                                 dtype=acc)
     return np.add.reduce(rows, axis=-1).astype(dtype).reshape(kept)
+
+
+def _scatter_add(kernel: Kernel, output: np.ndarray, inputs: list[np.ndarray]) -> None:
+    """Zero the output, then add each update at its address in row-major loop order
+    (np.add.at is unbuffered and in order, as the compiled devices' serial loop)."""
+    root = kernel.value
+    memo: dict[int, Any] = {}
+    with np.errstate(all="ignore"):
+        address = evaluate(root.srcs[0], inputs, memo, kernel.shape)
+        value = evaluate(root.srcs[1], inputs, memo, kernel.shape)
+    address = np.broadcast_to(address, kernel.shape).reshape(-1)
+    value = np.broadcast_to(np.asarray(value, root.dtype.np), kernel.shape).reshape(-1)
+    out = np.frombuffer(output, root.dtype.np, root.arg)
+    keep = (address >= 0) & (address < root.arg)
+    # accumulate float16 in float16 too, rounding after every add like the C loop
+    total = np.zeros(root.arg, root.dtype.np)
+    np.add.at(total, address[keep], value[keep])
+    out[:] = total
 
 
 def _typed(buffer: np.ndarray, dtype: DType) -> np.ndarray:
@@ -205,8 +267,13 @@ class Device(BaseDevice):
         return np.frombuffer(buffer, dtype.np, count)
 
     def run(self, kernel: Kernel, output: np.ndarray, inputs: list[np.ndarray]) -> None:
-        loads = {e.arg[0]: e.dtype for e in kernel.value.walk() if e.op is Op.LOAD}
-        arrays = [_typed(buf, loads[i]) for i, buf in enumerate(inputs)]
+        loads = {e.arg[0]: e.dtype for e in kernel.value.walk()
+                 if e.op in (Op.LOAD, Op.GATHER)}
+        # a slot nothing reads (see kernel_dtypes) is passed as bytes
+        arrays = [_typed(buf, loads.get(i, dtypes.uint8)) for i, buf in enumerate(inputs)]
+        if kernel.value.op is Op.SCATTER_ADD:
+            _scatter_add(kernel, output, arrays)
+            return
         with np.errstate(all="ignore"):
             value = evaluate(kernel.value, arrays, {}, kernel.shape)
         out_dtype: DType = kernel.value.dtype

@@ -39,9 +39,11 @@ import numpy as np
 
 from petagrad import config, dtypes
 from petagrad.codegen.opencl import Caps, OpenCLRenderer, RenderedKernel
+from petagrad.codegen.opencl_sort import render_sort
 from petagrad.dtypes import DType
 from petagrad.errors import CompileError, DTypeError, DeviceError, DeviceMemoryError
 from petagrad.ir.kernel import Kernel
+from petagrad.ir.ops import Op
 from petagrad.runtime import cache
 from petagrad.runtime.device import Device as BaseDevice
 from petagrad.runtime.device import kernel_dtypes
@@ -129,6 +131,72 @@ class Program:
                                               launch.local_size)
 
 
+class SortProgram:
+    """A SORT kernel as a bitonic network (codegen/opencl_sort.py): keys, the network's
+    compare-exchange stages (scalar arguments per launch), then the payload gathered."""
+
+    def __init__(self, device: "Device", kernel: Kernel):
+        keys, payload = kernel.value.srcs
+        self.device = device
+        self.key_slot, self.payload_slot = keys.arg[0], payload.arg[0]
+        self.payload_bytes = payload.dtype.itemsize
+        self.n = kernel.shape[-1]
+        self.rows = math.prod(kernel.shape[:-1])
+        self.padded = 1 << max(self.n - 1, 0).bit_length()
+        digest = hashlib.sha256(repr((keys.dtype.name, payload.dtype.name,
+                                      kernel.value.arg)).encode()).hexdigest()[:10]
+        name = f"sort_{digest}"
+        self.local = min(256, int(device.cl_device.max_work_group_size))
+        self.local = 1 << (self.local.bit_length() - 1)  # a power of two
+        source = render_sort(name, keys.dtype, payload.dtype, bool(kernel.value.arg),
+                             self.local)
+        program = device.build(source, name)
+        cl = device.cl
+        self.keys_kernel = cl.Kernel(program, f"{name}_keys")
+        self.step_kernel = cl.Kernel(program, f"{name}_step")
+        self.gather_kernel = cl.Kernel(program, f"{name}_gather")
+        self.local_kernel = cl.Kernel(program, f"{name}_local")
+
+    def launch(self, output: Any, inputs: list[Any]) -> None:
+        device, cl = self.device, self.device.cl
+        total = self.rows * self.padded
+        keys = device.allocate(8 * total)
+        pos = device.allocate(4 * total)
+        n, padded = np.int64(self.n), np.int64(self.padded)
+        queue = device.queue
+        self.keys_kernel.set_args(keys, pos, inputs[self.key_slot], n, padded)
+        cl.enqueue_nd_range_kernel(queue, self.keys_kernel, (total,), None)
+        block = 2 * self.local
+        k = 2
+        if self.padded >= block:  # whole blocks first, then each merge's short stages
+            self._local(keys, pos, padded, 2, block, 1, total)
+            k = 2 * block
+        while k <= self.padded:
+            j = k // 2
+            while j >= (block if self.padded >= block else 1):
+                self.step_kernel.set_args(keys, pos, padded, np.int64(k), np.int64(j))
+                cl.enqueue_nd_range_kernel(queue, self.step_kernel, (total,), None)
+                j //= 2
+            if self.padded >= block:
+                self._local(keys, pos, padded, k, k, self.local, total)
+            k *= 2
+        payload = inputs[self.payload_slot]
+        if any(buffer is output for buffer in inputs):  # writing out must not clobber a read
+            copy = device.allocate(self.rows * self.n * self.payload_bytes)
+            cl.enqueue_copy(queue, copy, payload)
+            payload = copy
+        self.gather_kernel.set_args(output, pos, payload, n, padded)
+        cl.enqueue_nd_range_kernel(queue, self.gather_kernel, (self.rows * self.n,), None)
+
+
+    def _local(self, keys: Any, pos: Any, padded: Any, kfirst: int, klast: int, jfirst: int,
+               total: int) -> None:
+        self.local_kernel.set_args(keys, pos, padded, np.int64(kfirst), np.int64(klast),
+                                   np.int64(jfirst))
+        self.device.cl.enqueue_nd_range_kernel(self.device.queue, self.local_kernel,
+                                               (total // 2,), (self.local,))
+
+
 class Device(BaseDevice):
     """An OpenCL device: pyopencl buffers, OpenCL C kernels, one in-order queue."""
 
@@ -173,7 +241,7 @@ class Device(BaseDevice):
             is_cpu=bool(device.type & self.cl.device_type.CPU))
 
     def supports(self, dtype: DType) -> bool:
-        if dtype is dtypes.float64:
+        if dtype in (dtypes.float64, dtypes.complex128):
             return "cl_khr_fp64" in self.extensions
         if dtype in (dtypes.int64, dtypes.uint64):
             # the embedded profile makes 64-bit integers optional
@@ -182,6 +250,7 @@ class Device(BaseDevice):
 
     def _unsupported_message(self, dtype: DType) -> str:
         why = {dtypes.float64: "it lacks the cl_khr_fp64 extension",
+               dtypes.complex128: "it lacks the cl_khr_fp64 extension",
                dtypes.int64: "its embedded profile lacks cles_khr_int64",
                dtypes.uint64: "its embedded profile lacks cles_khr_int64"}[dtype]
         return (f"device {self.name} ({self.cl_device.name.strip()}) does not support dtype "
@@ -272,6 +341,9 @@ class Device(BaseDevice):
         found = self.programs.get(kernel)
         if found is not None:
             return found
+        if kernel.value.op is Op.SORT:
+            self.programs[kernel] = SortProgram(self, kernel)  # type: ignore[assignment]
+            return self.programs[kernel]
         output_dtype, input_dtypes = kernel_dtypes(kernel)
         caps = self.caps()
         rendered = self.renderer.render(kernel, "KERNEL", input_dtypes, output_dtype, caps)

@@ -9,8 +9,12 @@ Fusion rules, in one place:
   it broadcast inside a reduce loop (recomputing it per reduced element would multiply its
   cost), when several consumers read it and it reads many buffers (COSTLY_READS), or when
   the consumer's movement ops cannot be replayed onto its loads;
-- reduces read through a view, a second reduce in a kernel, CONTIGUOUS, COPY and EMPTY
-  always get their own item.
+- reduces read through a view, a second reduce in a kernel, CONTIGUOUS, COPY, EMPTY and
+  SORT always get their own item (a SORT reads its sources as row-major buffers).
+- a GATHER fuses like an elementwise op: its coordinates are computed in the consumer's
+  kernel, while its source is realized (a buffer read at the computed address, through the
+  source's view); a SCATTER_ADD is always a kernel of its own, its updates and coordinates
+  fused into it.
 Buffers for nodes fused away are never allocated: they never appear in the schedule.
 Imports: petagrad.config, petagrad.ir.
 """
@@ -115,7 +119,7 @@ class Scheduler:
         if op is Op.VIEW:
             reshapes = all(step[0] is Op.RESHAPE for step in current.steps)
             result = self._leaves(current.srcs[0], alone and reshapes)
-        elif op in ELEMENTWISE and pending:
+        elif (op in ELEMENTWISE or op is Op.GATHER) and pending:
             alone = alone and (is_root or self.consumers.get(id(current), 0) < 2)
             result = frozenset()
             for src in current.srcs:
@@ -151,10 +155,28 @@ class Scheduler:
                 src = contiguous(src)
             self.realize(src, "source of a cross-device copy")
             self._add(ScheduleItem(node, (src,), None, "copy"))
+        elif node.op is Op.SORT:
+            self._add(self._sort_item(node))
         else:
             builder = _KernelBuilder(self, node)
             kernel = builder.kernel()
             self._add(ScheduleItem(node, tuple(builder.inputs), kernel))
+
+    def _sort_item(self, node: Node) -> ScheduleItem:
+        """A SORT is a kernel of its own over row-major buffers of its keys and payload
+        (one slot when they are the same node), so a device's sort routine sees plain rows."""
+        inputs: list[Node] = []
+        loads = []
+        for src in node.srcs:
+            if src.op is Op.VIEW:
+                src = contiguous(src)
+            if src not in inputs:
+                self.realize(src, "source of a sort")
+                inputs.append(src)
+            view = View.contiguous(node.shape)
+            loads.append(Expr(Op.LOAD, src.dtype, (), (inputs.index(src), view)))
+        value = Expr(Op.SORT, node.dtype, tuple(loads), node.arg)
+        return ScheduleItem(node, tuple(inputs), Kernel(node.shape, (), value, len(inputs)))
 
     def _add(self, item: ScheduleItem) -> None:
         self.scheduled.add(id(item.output))
@@ -172,14 +194,38 @@ class _KernelBuilder:
         self.slots: dict[int, int] = {}
         self.memo: dict[tuple, Expr] = {}
         self.reduce_node: Optional[Node] = None
+        self.local: Optional[dict[int, int]] = None  # consumer counts inside this kernel
         # the loop shape of the output: the root's, or a reduce's keepdims shape when the
         # root only differs from it by size-1 axes (an epilogue after keepdims=False)
         self.out_shape: tuple[int, ...] = root.shape
+
+    def all_consumers_inside(self, node: Node) -> bool:
+        """Whether every consumer of `node` is an elementwise or view node of this kernel.
+        Then inlining costs nothing: equal uses share one interned expression, and uses
+        through other views only repeat loads this kernel makes anyway; realizing it would
+        add a launch and a round trip through memory."""
+        if self.local is None:
+            self.local = {}
+            stack, seen = [self.root], set()
+            while stack:
+                current = stack.pop()
+                if id(current) in seen:
+                    continue
+                seen.add(id(current))
+                for src in current.srcs:
+                    self.local[id(src)] = self.local.get(id(src), 0) + 1
+                    if (src.op in ELEMENTWISE or src.op is Op.VIEW) and not src.realized \
+                            and id(src) not in self.scheduler.scheduled:
+                        stack.append(src)
+        return self.local.get(id(node), 0) >= self.scheduler.consumers.get(id(node), 0)
 
     def kernel(self) -> Kernel:
         root = self.root
         if root.op is Op.CONTIGUOUS:
             value = self.build(root.srcs[0], (), False)
+        elif root.op is Op.SCATTER_ADD:
+            self.out_shape = root.srcs[0].shape  # the loop runs over the updates
+            value = self.scatter(root)
         elif root.op in REDUCE:
             value = self.fuse_reduce(root)
         else:
@@ -223,10 +269,13 @@ class _KernelBuilder:
         if op is Op.RANGE:
             index = Expr(Op.INDEX, int64, (), self.view_of(node, steps))
             return index if node.dtype is int64 else Expr(Op.CAST, node.dtype, (index,), node.dtype)
+        if op is Op.GATHER:
+            return self.gather(node, steps, in_reduce)
         if op in ELEMENTWISE:
             if in_reduce and any(s[0] is Op.EXPAND for s in steps):
                 return self.realize_and_load(node, steps, "broadcast inside a reduce loop")
-            if node is not self.root and self.scheduler.shared_and_costly(node):
+            if node is not self.root and self.scheduler.shared_and_costly(node) \
+                    and not self.all_consumers_inside(node):
                 return self.realize_and_load(node, steps, "shared by several consumers and "
                                              "reads many buffers")
             if not any(s[0] is Op.RESHAPE for s in steps):  # only a reshape can fail to replay
@@ -273,9 +322,88 @@ class _KernelBuilder:
             if view is None or view.shape != node.shape or not view.is_contiguous:
                 return False
         return (not in_reduce and self.reduce_node is None
+                and self.root.op is not Op.SCATTER_ADD
                 and node.shape == self.out_shape
                 and self.scheduler.consumers.get(id(node), 0) == 1
                 and id(node) not in self.scheduler.targets)
+
+    # -- data-dependent access ---------------------------------------------------------------
+    def gather(self, node: Node, steps: tuple[Step, ...], in_reduce: bool) -> Expr:
+        """A GATHER inlined: coordinates built like elementwise sources (realized under the
+        same rules), then one read of the realized source at the address they give."""
+        if in_reduce and any(s[0] is Op.EXPAND for s in steps):
+            return self.realize_and_load(node, steps, "broadcast inside a reduce loop")
+        if node is not self.root and self.scheduler.shared_and_costly(node):
+            return self.realize_and_load(node, steps, "shared by several consumers and "
+                                         "reads many buffers")
+        src = node.srcs[0]
+        view = src.view if src.op is Op.VIEW else View.contiguous(src.shape)
+        mask = view.mask or tuple((0, s) for s in view.shape)
+        # a coordinate that moves no address and tests no mask is never read: not built, so
+        # its buffer is not an input (a size-1 axis clamps every coordinate to 0 anyway)
+        used = [size > 1 and (stride != 0 or (lo, hi) != (0, size))
+                for size, stride, (lo, hi) in zip(view.shape, view.strides, mask)]
+        saved = (len(self.inputs), dict(self.slots), dict(self.memo))
+        try:
+            coords = [self.build(c, steps, in_reduce) if use else _int(0)
+                      for c, use in zip(node.srcs[1:], used)]
+        except _NotExpressible:
+            del self.inputs[saved[0]:]
+            self.slots, self.memo = saved[1], saved[2]
+            return self.realize_and_load(node, steps, "consumer's view does not replay")
+        self.scheduler.realize(src, "source of a gather")
+        base = src.base
+        address: Optional[Expr] = _int(view.offset) if view.offset else None
+        valid: Optional[Expr] = None
+        for coord, node_c, use, size, stride, (lo, hi) in zip(
+                coords, node.srcs[1:], used, view.shape, view.strides, mask):
+            if use and not _within(node_c, size):
+                coord = _clamp(coord, size)
+            if (lo, hi) != (0, size):  # a padded source: 0 outside its mask, as a LOAD gives
+                inside = _and(_less(_int(lo - 1), coord), _less(coord, _int(hi)))
+                valid = inside if valid is None else _and(valid, inside)
+            if stride and size > 1:
+                term = coord if stride == 1 else _mul(coord, _int(stride))
+                address = term if address is None else _add(address, term)
+        if address is None:
+            address = _int(0)
+        if valid is not None:
+            address = Expr(Op.WHERE, int64, (valid, address, _int(0)))
+        value = Expr(Op.GATHER, node.dtype, (address,), (self.slot(base), max(base.size, 1)))
+        if valid is not None:
+            zero = Expr(Op.CONST, node.dtype, (), node.dtype.np.type(0).item())
+            value = Expr(Op.WHERE, node.dtype, (valid, value, zero))
+        return value
+
+    def scatter(self, root: Node) -> Expr:
+        """The root of a scatter kernel: the row-major address in the output of each update
+        (-1 where a coordinate is out of range: the store is dropped) and the update."""
+        updates, coords = root.srcs[0], root.srcs[1:]
+        value = self.build(updates, (), False)
+        address: Optional[Expr] = None
+        valid: Optional[Expr] = None
+        step = 1
+        for node_c, size in reversed(list(zip(coords, root.shape))):
+            coord = self.build(node_c, (), False)
+            if not _within(node_c, size):
+                inside = _and(_less(_int(-1), coord), _less(coord, _int(size)))
+                valid = inside if valid is None else _and(valid, inside)
+            if size > 1:
+                term = coord if step == 1 else _mul(coord, _int(step))
+                address = term if address is None else _add(term, address)
+            step *= size
+        if address is None:
+            address = _int(0)
+        if valid is not None:
+            address = Expr(Op.WHERE, int64, (valid, address, _int(-1)))
+        return Expr(Op.SCATTER_ADD, root.dtype, (address, value), root.size)
+
+    def slot(self, node: Node) -> int:
+        slot = self.slots.get(id(node))
+        if slot is None:
+            slot = self.slots[id(node)] = len(self.inputs)
+            self.inputs.append(node)
+        return slot
 
     def realize_and_load(self, node: Node, steps: tuple[Step, ...], reason: str) -> Expr:
         self.scheduler.realize(node, reason)
@@ -294,6 +422,42 @@ class _KernelBuilder:
             slot = self.slots[id(node)] = len(self.inputs)
             self.inputs.append(node)
         return Expr(Op.LOAD, node.dtype, (), (slot, view))
+
+
+def _int(value: int) -> Expr:
+    return Expr(Op.CONST, int64, (), int(value))
+
+
+def _add(a: Expr, b: Expr) -> Expr:
+    return Expr(Op.ADD, int64, (a, b))
+
+
+def _mul(a: Expr, b: Expr) -> Expr:
+    return Expr(Op.MUL, int64, (a, b))
+
+
+def _less(a: Expr, b: Expr) -> Expr:
+    return Expr(Op.CMPLT, bool_, (a, b))
+
+
+def _and(a: Expr, b: Expr) -> Expr:
+    return Expr(Op.AND, bool_, (a, b))
+
+
+def _clamp(coord: Expr, size: int) -> Expr:
+    """coord clamped into [0, size): a device index out of range reads an edge element."""
+    low = Expr(Op.MAX, int64, (coord, _int(0)))
+    top = _int(max(size - 1, 0))
+    return Expr(Op.WHERE, int64, (_less(top, low), top, low))
+
+
+def _within(coord: Node, size: int) -> bool:
+    """Whether a coordinate is known to lie in [0, size): an arange (through views) no
+    longer than the axis, the usual coordinate of an axis a gather keeps whole."""
+    base = coord.base
+    if base.op is Op.RANGE:
+        return base.shape[0] <= size
+    return base.op is Op.CONST and isinstance(base.arg, int) and 0 <= base.arg < size
 
 
 def create_schedule(targets: list[Node]) -> list[ScheduleItem]:

@@ -235,41 +235,18 @@ def gather(inputs: list, attrs: dict, ctx: OpContext) -> Value:
         return pg.take(ctx.tensor(x), index, axis=axis)
     table = ctx.tensor(x)
     index = ctx.tensor(indices, np.int64)
-    if axis == 0 and table.ndim == 2 and table.dtype.is_float and n * table.shape[1] >= 4096:
-        return embedding_lookup(table, index)
-    return pg.take(table, index, axis=axis, mode="wrap")
-
-
-def embedding_lookup(table: pg.Tensor, index: pg.Tensor) -> pg.Tensor:
-    """table[index] for a device index as one-hot @ table: the tuned GEMM instead of a
-    select-and-sum loop over the whole vocabulary (exact for finite tables: every other
-    product is 0)."""
-    n = table.shape[0]
+    # ONNX allows [-n, n); beyond that is undefined, and the gather clamps (no read back)
     index = pg.where(index < 0, index + n, index)
-    hits = pg.expand_dims(index, -1) == pg.arange(n, dtype=pg.int64, device=table.device)
-    return pg.matmul(hits.astype(table.dtype), table)
+    return pg.take(table, index, axis=axis, mode="clip")
 
 
 def select_along(t: pg.Tensor, index: pg.Tensor, axis: int) -> pg.Tensor:
-    """out[..., i, ...] = t[..., index[..., i, ...], ...] with a device index: each index is
-    compared with arange(n) and the match summed (one fused reduce)."""
+    """out[..., i, ...] = t[..., index[..., i, ...], ...] with a device index (one gather;
+    take_along_axis checks the index on the device)."""
     n = t.shape[axis]
     crop = tuple(slice(0, index.shape[d]) if d != axis else slice(None) for d in range(t.ndim))
-    t = t[crop]
     index = pg.where(index < 0, index + n, index)
-    moved = pg.moveaxis(t, axis, -1)  # (..., n)
-    idx = pg.moveaxis(index, axis, -1)  # (..., m)
-    hits = pg.expand_dims(idx, -1) == arange_like(n, t.device)  # (..., m, n)
-    values = pg.expand_dims(moved, -2)
-    if t.dtype == pg.bool_:
-        out = pg.any(hits & values, axis=-1)
-    else:
-        out = pg.sum(pg.where(hits, values, 0), axis=-1, dtype=t.dtype)
-    return pg.moveaxis(out, -1, axis)
-
-
-def arange_like(n: int, device: str) -> pg.Tensor:
-    return pg.arange(n, dtype=pg.int64, device=device)
+    return pg.take_along_axis(t[crop], index, axis=axis)
 
 
 @register("GatherElements")
@@ -324,7 +301,7 @@ def gather_nd(inputs: list, attrs: dict, ctx: OpContext) -> Value:
     table = pg.reshape(ctx.tensor(x), (rows,) + rest)
     if is_host(flat):
         return pg.take(table, flat, axis=0)
-    return pg.take(table, flat, axis=0, mode="wrap")
+    return pg.take(table, flat, axis=0, mode="clip")  # negatives were wrapped above
 
 
 # -- scatters ------------------------------------------------------------------------------
