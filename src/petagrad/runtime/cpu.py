@@ -158,17 +158,22 @@ void pg_gemm_f64(int64_t, int64_t, int64_t, int64_t, const double *, int64_t, in
                  int64_t, const double *, int64_t, int64_t, int64_t, double *, int64_t,
                  int64_t, int64_t, int);
 """
-_gemm_library: list = []
+_csrc_libraries: dict[str, tuple[cffi.FFI, object]] = {}
+
+
+def csrc_library(source: str, cdef: str, name: str) -> tuple[cffi.FFI, object]:
+    """A hand-written csrc/ file compiled once (through the kernel cache) and loaded."""
+    if source not in _csrc_libraries:
+        ffi = cffi.FFI()
+        ffi.cdef(cdef)
+        path = ccompiler.compile_shared(runtime_source(source), name)
+        _csrc_libraries[source] = (ffi, ffi.dlopen(path, _DLOPEN_FLAGS))
+    return _csrc_libraries[source]
 
 
 def gemm_library() -> tuple[cffi.FFI, object]:
-    """csrc/gemm.c compiled once (through the kernel cache) and loaded."""
-    if not _gemm_library:
-        ffi = cffi.FFI()
-        ffi.cdef(_GEMM_CDEF)
-        path = ccompiler.compile_shared(runtime_source("gemm.c"), "pg_gemm")
-        _gemm_library.extend([ffi, ffi.dlopen(path, _DLOPEN_FLAGS)])
-    return _gemm_library[0], _gemm_library[1]
+    """csrc/gemm.c, the GEMM microkernel library."""
+    return csrc_library("gemm.c", _GEMM_CDEF, "pg_gemm")
 
 
 class GemmProgram:
@@ -199,17 +204,11 @@ class GemmProgram:
 _SORT_CDEF = """
 int pg_sort(int, int, const void *, int, const void *, void *, int64_t, int64_t, int, int);
 """
-_sort_library: list = []
 
 
 def sort_library() -> tuple[cffi.FFI, object]:
-    """csrc/sort.c compiled once (through the kernel cache) and loaded."""
-    if not _sort_library:
-        ffi = cffi.FFI()
-        ffi.cdef(_SORT_CDEF)
-        path = ccompiler.compile_shared(runtime_source("sort.c"), "pg_sort")
-        _sort_library.extend([ffi, ffi.dlopen(path, _DLOPEN_FLAGS)])
-    return _sort_library[0], _sort_library[1]
+    """csrc/sort.c, the radix sort library."""
+    return csrc_library("sort.c", _SORT_CDEF, "pg_sort")
 
 
 class SortProgram:
