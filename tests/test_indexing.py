@@ -379,18 +379,21 @@ def test_setitem_duplicate_indices_last_write_wins(device):
     check(t, a)
 
 
-def test_setitem_is_functional(device):
+def test_setitem_views_see_writes_values_do_not(device):
     t = pg.Tensor(A, device=device)
     row = t[0]
+    picked = t[[0, 1]]  # advanced indexing: a copy
     total = t.sum()
     t[0] = 0
     t[:, [1]] += 100  # __getitem__, __add__, then __setitem__
     expected = A.copy()
+    np_row, np_picked, np_total = expected[0], expected[[0, 1]], expected.sum()
     expected[0] = 0
     expected[:, [1]] += 100
     check(t, expected)
-    check(row, A[0])  # made before the write: keeps the old values
-    check(total, A.sum())
+    check(row, np_row)  # a view made before the write sees it, as in NumPy
+    check(picked, np_picked)
+    check(total, np_total)  # a value computed from t before keeps the old values
 
 
 def test_masked_assignment_is_one_where(device):

@@ -108,12 +108,18 @@ class Tensor:
     """An n-dimensional array on a device, evaluated lazily, with optional gradients."""
 
     # _version: a one-element list bumped by every in-place write (assign, setitem) and
-    # shared with detach()ed handles, so autograd can tell that a value it saved is stale
-    __slots__ = ("node", "requires_grad", "grad", "_ctx", "_version", "__weakref__")
+    # shared with detach()ed handles, so autograd can tell that a value it saved is stale.
+    # A view (made by movement ops, see api/primitive.movement) keeps its root tensor in
+    # _base, the movement steps from it in _chain, and the root's node it was derived from
+    # in _seen: when an in-place write rebinds the root, the view re-derives itself on its
+    # next use, so views see writes as in NumPy while the graph itself stays immutable.
+    __slots__ = ("_node", "requires_grad", "grad", "_ctx", "_version", "_base", "_chain",
+                 "_seen", "__weakref__")
     __array_priority__ = 1000  # make NumPy defer `ndarray op Tensor` to us
 
     def __init__(self, data: Any, dtype: Any = None, device: Optional[str] = None,
                  requires_grad: bool = False):
+        self._base: Optional[Tensor] = None
         if isinstance(data, Node):
             self.node = data
         elif isinstance(data, Tensor):
@@ -133,6 +139,28 @@ class Tensor:
         self._version = [0]
         if requires_grad:
             self.requires_grad_(True)
+
+    @property
+    def node(self) -> Node:
+        """The lazy graph node holding this tensor's value."""
+        base = self._base
+        if base is not None and base._node is not self._seen:
+            self._follow_base()
+        return self._node
+
+    @node.setter
+    def node(self, node: Node) -> None:
+        # a new value of its own: no longer a view of anything
+        self._node = node
+        self._base = None
+
+    def _follow_base(self) -> None:
+        """Re-derive this view from its root's current value (the root was written)."""
+        from petagrad.api import primitive as P
+        base = self._base
+        value = P.replay(base, self._chain)
+        self._node, self._ctx, self.requires_grad = value._node, value._ctx, value.requires_grad
+        self._seen = base._node
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         if flag and self.dtype.is_complex:
@@ -331,7 +359,8 @@ def _in_place(name: str, fn: Any) -> Any:
     """`x op= y`: the result replaces x's value in the same Tensor object, so every name
     bound to it sees the update. The shape and dtype stay x's: a result that broadcasts to a
     larger shape is a ValueError, and one whose dtype x cannot hold (same_kind) a TypeError.
-    Views taken from x earlier keep the old value (the graph is immutable)."""
+    Views taken from x earlier see the new value; a view written this way writes into the
+    tensor it was taken from (api/indexing.write_through)."""
     def method(self: "Tensor", other: Any) -> "Tensor":
         from petagrad import autograd
         if self.requires_grad and self._ctx is None and autograd.is_grad_enabled():
@@ -348,6 +377,11 @@ def _in_place(name: str, fn: Any) -> Any:
                 raise DTypeError(f"{name}: cannot cast the result from {result.dtype.name} "
                                  f"to {self.dtype.name} with casting rule 'same_kind'")
             result = result.astype(self.dtype)
+        if self._base is not None and not (autograd.is_grad_enabled() and
+                                           (self.requires_grad or result.requires_grad)):
+            from petagrad.api.indexing import write_through
+            write_through(self, result)  # a view: the write lands in its root
+            return self
         if autograd.is_grad_enabled():
             self._ctx, self.requires_grad = result._ctx, result.requires_grad
         # under no_grad (an optimizer step) the tensor keeps its autograd role, as in PyTorch

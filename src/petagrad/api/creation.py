@@ -149,6 +149,7 @@ def full_like(x: Any, /, fill_value: Any, dtype: Any = None,
     return full(shape, fill_value, dtype, device)
 
 
+@P.copies
 def meshgrid(*arrays: Any, indexing: str = "xy") -> list[Tensor]:
     """Coordinate grids from 1-d vectors: broadcast views, no copies (Array API meshgrid).
 

@@ -533,11 +533,20 @@ def _device_array_index(t1: Tensor, plan: _Plan) -> Tensor | None:
 
 
 def getitem(x: Tensor, index: Any) -> Tensor:
-    """x[index] with NumPy's semantics (basic indexing gives a view)."""
+    """x[index] with NumPy's semantics: basic indexing gives a view (it sees later in-place
+    writes to x), advanced indexing a copy."""
     plan = _plan(x.shape, index)
     t1 = _basic_view(x, plan)
+    if t1 is not x and t1._base is None:
+        # a strided slice the views could not express alone (joined with a where): still
+        # a view of x for in-place writes
+        P.as_view(t1, x, None, lambda t: _basic_view(t, plan))
     if plan.is_basic:
         return t1
+    return P.as_copy(_advanced_getitem(x, plan, t1), x)
+
+
+def _advanced_getitem(x: Tensor, plan: _Plan, t1: Tensor) -> Tensor:
     device_take = _device_array_index(t1, plan)
     if device_take is not None:
         return device_take
@@ -747,10 +756,43 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
             new_t1 = _scatter(t1, plan, arrays, fitted, result_shape)
         new = _place_basic(old, plan, new_t1)
     new = P.cast(new, x.dtype)
+    if x._base is not None and not _records_gradient(x, new):
+        write_through(x, new)
+        return
     x.node = new.node
     x._ctx = new._ctx
     x.requires_grad = new.requires_grad or x.requires_grad  # a leaf written under no_grad
     x._version[0] += 1  # gradients saved from x's old value must not use the new one
+
+
+def _records_gradient(*tensors: Tensor) -> bool:
+    from petagrad import autograd
+    return autograd.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def write_through(view: Tensor, value: Tensor) -> None:
+    """Write `value` (view's shape and dtype) into the root tensor `view` was taken from,
+    at the elements the view shows, as NumPy does for `view[...] = value` and `view += 1`.
+    The root is rebound to its new value; it and every view of it see the write.
+
+    Which root elements the view shows is found by replaying the view's movement steps on
+    the positions 1..n of the root on the NUMPY device (0 then marks padding, which has no
+    root element). A broadcast view is read-only, as in NumPy."""
+    root = view._base
+    if any(op is Op.EXPAND for op, _ in view._chain):
+        raise ValueError(f"assignment destination is read-only: a broadcast view of shape "
+                         f"{view.shape} (from shape {root.shape}); write to a copy")
+    positions = Tensor(np.arange(1, root.size + 1, dtype=np.int64).reshape(root.shape),
+                       device="NUMPY")
+    where = P.replay(positions, view._chain).numpy().reshape(-1)
+    shown = where > 0
+    values = P.reshape(value, (value.size,))
+    if not shown.all():
+        values = getitem(values, np.flatnonzero(shown))
+    flat = Tensor(P.reshape(Tensor(root._node), (root.size,))._node)
+    setitem(flat, where[shown] - 1, values)
+    root.node = P.reshape(flat, root.shape)._node
+    root._version[0] += 1
 
 
 def _check_not_leaf(x: Tensor) -> None:
@@ -799,6 +841,7 @@ def _tensor_index(x: Tensor, indices: Tensor, name: str) -> Tensor:
     return P.cast(indices, dtypes.int64)
 
 
+@P.copies
 def take(x: Any, indices: Any, axis: int | None = None, mode: str = "raise") -> Tensor:
     """numpy.take: elements of x at `indices` along `axis` (the flattened x when None).
 
@@ -839,6 +882,7 @@ def take(x: Any, indices: Any, axis: int | None = None, mode: str = "raise") -> 
     return _take_host(x, axis, index)
 
 
+@P.copies
 def take_along_axis(x: Any, indices: Any, axis: int | None = -1) -> Tensor:
     """numpy.take_along_axis: out[..., i, ...] = x[..., indices[..., i, ...], ...]; x and
     indices broadcast against each other on the other axes. One GATHER; a Tensor index is
@@ -875,6 +919,7 @@ def take_along_axis(x: Any, indices: Any, axis: int | None = -1) -> Tensor:
     return _gather(x, coords, out_shape)
 
 
+@P.copies
 def gather(x: Any, dim: int, index: Any) -> Tensor:
     """PyTorch's gather: out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and so on).
     index has x's ndim and is no larger than x on the other axes; out has index's shape."""

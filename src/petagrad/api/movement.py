@@ -58,11 +58,13 @@ def reshape(x: Any, /, shape: Any = None, *more: Any, copy: Optional[bool] = Non
     if copy is True:
         # new memory now: a lazy copy would read the buffer after later in-place writes
         return P.reshape(P.contiguous(x).realize(), shape)
-    if copy is False and x.node.op is Op.VIEW and tuple(shape) != x.shape and \
-            graph.apply_step(x.node.view, Op.RESHAPE, tuple(shape)) is None:
+    viewable = not (x.node.op is Op.VIEW and tuple(shape) != x.shape and
+                    graph.apply_step(x.node.view, Op.RESHAPE, tuple(shape)) is None)
+    if copy is False and not viewable:
         raise ValueError(f"reshape: copy=False but an array of shape {x.shape} with this "
                          f"layout cannot be viewed as shape {shape} without a copy")
-    return P.reshape(x, shape)
+    # NumPy copies when the layout cannot be viewed: later writes to x are not seen then
+    return P.reshape(x, shape) if viewable else P.as_copy(P.reshape(x, shape), x)
 
 
 def ravel(x: Any) -> Tensor:
@@ -70,6 +72,7 @@ def ravel(x: Any) -> Tensor:
     return P.reshape(x, (x.size,))
 
 
+@P.copies
 def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge axes start_dim..end_dim into one (all of them by default, like ndarray.flatten)."""
     x = as_tensor(x)
@@ -176,6 +179,7 @@ def _pad_widths(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
     return tuple((int(a), int(b)) for a, b in widths)
 
 
+@P.copies
 def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Tensor:
     """NumPy's pad for mode='constant' (other modes: 'edge', 'reflect', 'wrap')."""
     x = as_tensor(x)
@@ -243,6 +247,7 @@ def _pad_axis_by_copy(x: Tensor, axis: int, before: int, after: int, mode: str) 
     return take(x, idx.astype(np.int64), axis=axis)
 
 
+@P.copies
 def concatenate(tensors: Sequence[Any], /, axis: Optional[int] = 0) -> Tensor:
     """Join along an existing axis: each piece is padded into place and the pieces added,
     which the scheduler fuses into one kernel."""
@@ -289,6 +294,7 @@ concat = concatenate
 cat = concatenate
 
 
+@P.copies
 def stack(tensors: Sequence[Any], /, axis: int = 0) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
@@ -335,6 +341,7 @@ def array_split(x: Any, sections: int, axis: int = 0) -> list[Tensor]:
     return split(x, bounds, axis)
 
 
+@P.copies
 def repeat(x: Any, repeats: Any, /, axis: Optional[int] = None) -> Tensor:
     """Repeat each element `repeats` times along an axis (flattened when axis is None).
 
@@ -381,6 +388,7 @@ def _repeat_each(x: Tensor, repeats: Any, ax: int) -> Tensor:
     return take(x, np.repeat(np.arange(n, dtype=np.int64), counts), axis=ax)
 
 
+@P.copies
 def tile(x: Any, reps: Any, /) -> Tensor:
     x = as_tensor(x)
     reps = shape_arg(reps, "tile")
@@ -392,6 +400,7 @@ def tile(x: Any, reps: Any, /) -> Tensor:
     return P.reshape(grown, tuple(r * s for r, s in zip(reps, x.shape)))
 
 
+@P.copies
 def roll(x: Any, /, shift: Any, axis: Any = None) -> Tensor:
     x = as_tensor(x)
     if axis is None:

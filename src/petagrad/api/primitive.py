@@ -6,6 +6,7 @@ only build nodes. Imports: petagrad.ir, petagrad.tensor.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, Optional
 
@@ -50,10 +51,56 @@ def sort(keys: Tensor, payload: Tensor, descending: bool = False) -> Tensor:
 
 
 def movement(x: Tensor, op: Op, arg: Any) -> Tensor:
+    """A movement of x; the result is a view of x's root (see Tensor.node), unless a public
+    function with copy semantics makes it a copy (`as_copy`)."""
     node = graph.movement(x.node, op, arg)
     if node is x.node:
         return x
-    return _result(node, op, (x,), arg)
+    return as_view(_result(node, op, (x,), arg), x, op, arg)
+
+
+def as_view(out: Tensor, x: Tensor, op: Optional[Op], arg: Any) -> Tensor:
+    """Make `out` a view of x's root: its value is x's after one more step, a movement op
+    with its arg, or (op None) any function `arg` of movements and selections that maps the
+    positions of x to out (a strided slice joined with a where)."""
+    if x._base is None:
+        out._base, out._chain = x, ((op, arg),)
+    else:
+        out._base, out._chain = x._base, x._chain + ((op, arg),)
+    out._seen = out._base._node
+    return out
+
+
+def replay(root: Tensor, chain: tuple) -> Tensor:
+    """A view's value recomputed from its root (see as_view)."""
+    value = root
+    for op, arg in chain:
+        value = arg(value) if op is None else movement(value, op, arg)
+    return value
+
+
+def copies(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a public function whose NumPy twin returns new memory (tile, pad, take, ...):
+    its results are copies (`as_copy`), not views, of its inputs."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        inputs = {id(a) for a in args if isinstance(a, Tensor)}
+        inputs |= {id(t) for a in args if isinstance(a, (list, tuple)) for t in a}
+        for out in (result if isinstance(result, (list, tuple)) else (result,)):
+            if isinstance(out, Tensor) and id(out) not in inputs:
+                as_copy(out, None)
+        return result
+    return wrapper
+
+
+def as_copy(result: Tensor, source: Optional[Tensor]) -> Tensor:
+    """Give `result` copy semantics (NumPy's tile, pad, flatten, fancy indexing, ...): it
+    keeps the value it has now when `source` is later written in place."""
+    if result is not source and result._base is not None:
+        result._node = result.node
+        result._base = None
+    return result
 
 
 def reshape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
