@@ -1,9 +1,12 @@
 """ONNX model inference: petagrad.onnx beside onnxruntime (CPU execution provider).
 
-Two models built with onnx.helper (petagrad.onnx.zoo): a ResNet-style CNN (batch 4,
-3x32x32, three residual stages) and a 2-layer transformer encoder (batch 2, 64 tokens,
-d_model 128, 4 heads). The timed petagrad call is `model(feeds)` with the inputs already on
-the device and the outputs copied back to NumPy; from the third call on it replays the
+Models built with onnx.helper (petagrad.onnx.zoo): a ResNet-style CNN (batch 4, 3x32x32,
+three residual stages), a 2-layer transformer encoder (batch 2, 64 tokens, d_model 128,
+4 heads), a bidirectional LSTM classifier (16 steps, batch 4, hidden 32), and a streaming
+silero-vad-like detector (If on the sample rate, Conv1d front end, one LSTM step) called
+chunk by chunk with its state fed back, with the LSTM operator and with the cell spelled
+out as Gemm/Sigmoid/Tanh. The timed petagrad call is `model(feeds)` with the inputs already
+on the device and the outputs copied back to NumPy; from the third call on it replays the
 kernels recorded by the step JIT, so it measures kernel time plus the replay's per-launch
 overhead. onnxruntime's timed call is `session.run(None, feeds)`.
 
@@ -43,26 +46,53 @@ def _models() -> dict[str, tuple[Any, dict[str, np.ndarray]]]:
         "onnx-transformer-b2-s64-d128": (
             zoo.transformer(batch=2, seq=64, d_model=128, heads=4, layers=2),
             zoo.transformer_inputs(batch=2, seq=64)),
+        "onnx-lstm-s16-b4-h32": (
+            zoo.lstm(seq=16, batch=4, features=8, hidden=32),
+            {"x": rng.standard_normal((16, 4, 8)).astype(np.float32)}),
+        "onnx-vad-stream-16k": (zoo.vad(cell="lstm"), _vad_feeds()),
+        "onnx-vad-stream-16k-gemm-cell": (zoo.vad(cell="gemm"), _vad_feeds()),
     }
+
+
+def _vad_feeds() -> dict[str, np.ndarray]:
+    chunks, state, sr = zoo.vad_inputs(steps=1, sr=16000)
+    return {"input": chunks[0], "state": state, "sr": sr}
+
+
+def _streaming(proto: Any) -> bool:
+    return proto.graph.name == "vad"
 
 
 MODELS = _models()
 
 
 def _runner(impl: str, proto: Any, feeds: dict[str, np.ndarray]) -> Any:
+    """A call of the model; a streaming model feeds its "stateN" output back as "state"
+    (each call then starts from the state the previous one left)."""
+    stream = _streaming(proto)
     if is_petagrad(impl):
         device = petagrad_device(impl)
         model = petagrad.onnx.load(proto, device=device)
         tensors = {k: pg.Tensor(v, device=device).realize() for k, v in feeds.items()}
 
         def run() -> list[np.ndarray]:
+            outputs = model(tensors)
+            if stream:
+                tensors["state"] = outputs["stateN"]
             # copied out to NumPy, like onnxruntime's results (and so waiting for devices
             # that run asynchronously)
-            return [v.numpy() for v in model(tensors).values()]
+            return [v.numpy() for v in outputs.values()]
         return run
     session = ort.InferenceSession(proto.SerializeToString(),
                                    providers=["CPUExecutionProvider"])
-    return lambda: session.run(None, feeds)
+    state = dict(feeds)
+
+    def run_ort() -> list[np.ndarray]:
+        outputs = session.run(None, state)
+        if stream:
+            state["state"] = outputs[1]
+        return outputs
+    return run_ort
 
 
 @pytest.mark.parametrize("impl", _impls())
@@ -70,8 +100,13 @@ def _runner(impl: str, proto: Any, feeds: dict[str, np.ndarray]) -> Any:
 def test_onnx_model(benchmark: Any, group: str, impl: str) -> None:
     benchmark.group = group
     proto, feeds = MODELS[group]
-    reference = ort.InferenceSession(proto.SerializeToString(),
-                                     providers=["CPUExecutionProvider"]).run(None, feeds)
+    session = ort.InferenceSession(proto.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    reference, state = None, dict(feeds)
+    for _ in range(3):  # a streaming model: the state after three chunks
+        reference = session.run(None, state)
+        if _streaming(proto):
+            state["state"] = reference[1]
     run = _runner(impl, proto, feeds)
     for _ in range(3):  # compile, record (step JIT), first replay
         outputs = run()

@@ -3,6 +3,8 @@
 NumPy-like lazy tensors whose graphs are fused into few kernels, compiled to C at run time
 (or interpreted by the NUMPY reference device). This module is the public surface only.
 """
+# first: tensor.py imports the petagrad.api modules at its bottom, which must find Tensor
+from petagrad.tensor import Tensor
 from petagrad import autograd, random
 from petagrad.api.creation import (arange, asarray, empty, empty_like, eye, full, full_like,
                                    identity, linspace, ones, ones_like, tensor, tril, triu,
@@ -56,14 +58,12 @@ from petagrad.api.dlpack import from_dlpack  # NumPy interop: DLPack, namespace 
 from petagrad.api.namespace import allclose, array, array_equal, isclose
 from petagrad.api.namespace import array_namespace_info as __array_namespace_info__
 from petagrad.api.numpy_dispatch import NumPyFallbackWarning
-from petagrad.tensor import Tensor, attach_methods
 
 bool = bool_  # noqa: A001  (petagrad.bool like numpy.bool)
 half, double = float16, float64
 __version__ = "0.1.0"
 __array_api_version__ = "2024.12"
 pi, e, inf, nan, newaxis = 3.141592653589793, 2.718281828459045, float("inf"), float("nan"), None
-attach_methods()
 autograd.attach_methods()
 from petagrad.autograd import enable_grad, grad, no_grad  # noqa: E402
 

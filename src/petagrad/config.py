@@ -62,6 +62,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("cache_dir", str, _default_cache_dir, "where compiled kernels are cached"),
         Setting("cc", str, "", "C compiler for the CPU device; empty = $CC, else cc"),
         Setting("num_threads", int, 0, "threads for large CPU kernels; 0 = all cores"),
+        Setting("schedule_cache", int, 1024, "schedules kept by graph structure (LRU); 0 = "
+                "schedule every realization afresh"),
         Setting("dump_dir", str, "", "if set, every generated kernel source is written here"),
         Setting("strict_numpy", _parse_flag, False, "1: a NumPy function petagrad lacks raises "
                 "TypeError instead of running on the host"),

@@ -3,16 +3,17 @@ state; building expressions only builds graph, and values are computed when aske
 (`numpy()`, `item()`, `tolist()`, `repr`, `realize()`).
 
 This module holds construction, properties and conversion; the NumPy-named operations live
-in petagrad.api (one module per chapter) and are attached as methods and operators at the
-bottom of this file. Imports: everything below the front end (dtypes, ir, engine, runtime).
+in petagrad.api (one module per chapter), and the class's methods and operators are thin
+calls into them. Imports: everything below the front end (dtypes, ir, engine, runtime), and
+the petagrad.api modules at the bottom of the file (they import this one).
 """
 from __future__ import annotations
 
-import contextlib
+import builtins
 import errno
 import math
 import operator
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from petagrad.ir.graph import Node
 from petagrad.runtime.device import canonical_name, default_device, get_device
 
 Shape = tuple[int, ...]
+Axis = Union[int, Sequence[int], None]  # an axis argument of a reduction
 
 # the largest element count, dimension or byte size that int64 index arithmetic can address
 # (NumPy's limit too: larger shapes raise ValueError there, not MemoryError)
@@ -59,18 +61,29 @@ def shape_arg(shape: Any, op: str, itemsize: int = 1, unknown_ok: bool = False) 
     return dims
 
 
-@contextlib.contextmanager
-def out_of_memory_as_memory_error(shape: Shape, dtype: DType, device: str) -> Iterator[None]:
+class out_of_memory_as_memory_error:
     """Turn a failed host allocation (mmap's OSError ENOMEM, NumPy's MemoryError) while
-    computing a tensor into a MemoryError that names its shape, dtype and bytes."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno != errno.ENOMEM:
-            raise
-        raise DeviceMemoryError(_memory_message(shape, dtype, device, exc)) from None
-    except MemoryError as exc:
-        raise DeviceMemoryError(_memory_message(shape, dtype, device, exc)) from None
+    computing a tensor into a MemoryError that names its shape, dtype and bytes.
+
+    A class, not a generator context manager: it wraps every `numpy()` and `realize()`,
+    and entering a @contextmanager costs about a microsecond, a tenth of a tiny op."""
+
+    __slots__ = ("shape", "dtype", "device")
+
+    def __init__(self, shape: Shape, dtype: DType, device: str):
+        self.shape, self.dtype, self.device = shape, dtype, device
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> bool:
+        if kind is None:
+            return False
+        if (issubclass(kind, OSError) and exc.errno == errno.ENOMEM) or \
+                issubclass(kind, MemoryError):
+            raise DeviceMemoryError(
+                _memory_message(self.shape, self.dtype, self.device, exc)) from None
+        return False
 
 
 def _memory_message(shape: Shape, dtype: DType, device: str, exc: BaseException) -> str:
@@ -139,6 +152,15 @@ class Tensor:
         self._version = [0]
         if requires_grad:
             self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, node: Node) -> "Tensor":
+        """A new tensor holding `node`: what every op returns. The constructor's checks of
+        user data cost more than building the node itself, and a node needs none."""
+        t = object.__new__(cls)
+        t._node, t._base, t.requires_grad, t.grad, t._ctx = node, None, False, None, None
+        t._version = [0]
+        return t
 
     @property
     def node(self) -> Node:
@@ -322,6 +344,572 @@ class Tensor:
     def __reduce__(self) -> Any:
         return (Tensor, (self.numpy(), self.dtype.name, self.device))
 
+    # -- operators and methods ---------------------------------------------------------
+    # Each one is its petagrad.api function with the tensor first, called at call time (the
+    # api modules import this one, so they are imported at the bottom of the file). Written
+    # out here rather than attached later so that IDEs, type checkers and inspect see them.
+    # Annotations say builtins.bool/int/float: the methods bool/int/float shadow them here.
+    def __add__(self, other: Any, /) -> Tensor:
+        return _E.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _E.add(other, self)
+
+    def __sub__(self, other: Any, /) -> Tensor:
+        return _E.subtract(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _E.subtract(other, self)
+
+    def __mul__(self, other: Any, /) -> Tensor:
+        return _E.multiply(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _E.multiply(other, self)
+
+    def __truediv__(self, other: Any, /) -> Tensor:
+        return _E.true_divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _E.true_divide(other, self)
+
+    def __floordiv__(self, other: Any, /) -> Tensor:
+        return _E.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return _E.floor_divide(other, self)
+
+    def __mod__(self, other: Any, /) -> Tensor:
+        return _E.remainder(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return _E.remainder(other, self)
+
+    def __pow__(self, other: Any, /) -> Tensor:
+        return _E.power(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _E.power(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _L.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _L.matmul(other, self)
+
+    def __and__(self, other: Any, /) -> Tensor:
+        return _E.bitwise_and(self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return _E.bitwise_and(other, self)
+
+    def __or__(self, other: Any, /) -> Tensor:
+        return _E.bitwise_or(self, other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return _E.bitwise_or(other, self)
+
+    def __xor__(self, other: Any, /) -> Tensor:
+        return _E.bitwise_xor(self, other)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return _E.bitwise_xor(other, self)
+
+    def __lshift__(self, other: Any, /) -> Tensor:
+        return _E.left_shift(self, other)
+
+    def __rlshift__(self, other: Any) -> Tensor:
+        return _E.left_shift(other, self)
+
+    def __rshift__(self, other: Any, /) -> Tensor:
+        return _E.right_shift(self, other)
+
+    def __rrshift__(self, other: Any) -> Tensor:
+        return _E.right_shift(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _E.negative(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _E.absolute(self)
+
+    def __invert__(self) -> Tensor:
+        return _E.invert(self)
+
+    # comparisons are elementwise; __hash__ above keeps tensors hashable (by identity)
+    def __lt__(self, other: Any, /) -> Tensor:
+        return _E.less(self, other)
+
+    def __le__(self, other: Any, /) -> Tensor:
+        return _E.less_equal(self, other)
+
+    def __gt__(self, other: Any, /) -> Tensor:
+        return _E.greater(self, other)
+
+    def __ge__(self, other: Any, /) -> Tensor:
+        return _E.greater_equal(self, other)
+
+    def __eq__(self, other: Any, /) -> Tensor:  # type: ignore[override]
+        return _E.equal(self, other)
+
+    def __ne__(self, other: Any, /) -> Tensor:  # type: ignore[override]
+        return _E.not_equal(self, other)
+
+    # `x op= y`: see _in_place_update
+    def __iadd__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__iadd__", _E.add)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__isub__", _E.subtract)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__imul__", _E.multiply)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__itruediv__", _E.true_divide)
+
+    def __ifloordiv__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__ifloordiv__", _E.floor_divide)
+
+    def __imod__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__imod__", _E.remainder)
+
+    def __ipow__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__ipow__", _E.power)
+
+    def __imatmul__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__imatmul__", _L.matmul)
+
+    def __iand__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__iand__", _E.bitwise_and)
+
+    def __ior__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__ior__", _E.bitwise_or)
+
+    def __ixor__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__ixor__", _E.bitwise_xor)
+
+    def __ilshift__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__ilshift__", _E.left_shift)
+
+    def __irshift__(self, other: Any) -> Tensor:
+        return _in_place_update(self, other, "__irshift__", _E.right_shift)
+
+    # indexing (api/indexing)
+    def __getitem__(self, index: Any) -> Tensor:
+        return _I.getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        _I.setitem(self, index, value)
+
+    def take(self, indices: Any, axis: builtins.int | None = None,
+             mode: str = "raise") -> Tensor:
+        return _I.take(self, indices, axis=axis, mode=mode)
+
+    def take_along_axis(self, indices: Any, axis: builtins.int | None = -1) -> Tensor:
+        return _I.take_along_axis(self, indices, axis=axis)
+
+    def gather(self, dim: builtins.int, index: Any) -> Tensor:
+        return _I.gather(self, dim, index)
+
+    # elementwise, one input (api/elementwise)
+    def exp(self, /) -> Tensor:
+        return _E.exp(self)
+
+    def exp2(self, /) -> Tensor:
+        return _E.exp2(self)
+
+    def expm1(self, /) -> Tensor:
+        return _E.expm1(self)
+
+    def log(self, /) -> Tensor:
+        return _E.log(self)
+
+    def log2(self, /) -> Tensor:
+        return _E.log2(self)
+
+    def log10(self, /) -> Tensor:
+        return _E.log10(self)
+
+    def log1p(self, /) -> Tensor:
+        return _E.log1p(self)
+
+    def sqrt(self, /) -> Tensor:
+        return _E.sqrt(self)
+
+    def rsqrt(self, /) -> Tensor:
+        return _E.rsqrt(self)
+
+    def square(self, /) -> Tensor:
+        return _E.square(self)
+
+    def reciprocal(self, /) -> Tensor:
+        return _E.reciprocal(self)
+
+    def sin(self, /) -> Tensor:
+        return _E.sin(self)
+
+    def cos(self, /) -> Tensor:
+        return _E.cos(self)
+
+    def tan(self, /) -> Tensor:
+        return _E.tan(self)
+
+    def sinh(self, /) -> Tensor:
+        return _E.sinh(self)
+
+    def cosh(self, /) -> Tensor:
+        return _E.cosh(self)
+
+    def tanh(self, /) -> Tensor:
+        return _E.tanh(self)
+
+    def asin(self, /) -> Tensor:
+        return _E.asin(self)
+
+    def acos(self, /) -> Tensor:
+        return _E.acos(self)
+
+    def atan(self, /) -> Tensor:
+        return _E.atan(self)
+
+    def asinh(self, /) -> Tensor:
+        return _E.asinh(self)
+
+    def acosh(self, /) -> Tensor:
+        return _E.acosh(self)
+
+    def atanh(self, /) -> Tensor:
+        return _E.atanh(self)
+
+    def arcsin(self, /) -> Tensor:
+        return _E.arcsin(self)
+
+    def arccos(self, /) -> Tensor:
+        return _E.arccos(self)
+
+    def arctan(self, /) -> Tensor:
+        return _E.arctan(self)
+
+    def arcsinh(self, /) -> Tensor:
+        return _E.arcsinh(self)
+
+    def arccosh(self, /) -> Tensor:
+        return _E.arccosh(self)
+
+    def arctanh(self, /) -> Tensor:
+        return _E.arctanh(self)
+
+    def sigmoid(self, /) -> Tensor:
+        return _E.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return _E.relu(self)
+
+    def floor(self, /) -> Tensor:
+        return _E.floor(self)
+
+    def ceil(self, /) -> Tensor:
+        return _E.ceil(self)
+
+    def trunc(self, /) -> Tensor:
+        return _E.trunc(self)
+
+    def round(self, /, decimals: builtins.int = 0) -> Tensor:
+        return _E.round(self, decimals=decimals)
+
+    def sign(self, /) -> Tensor:
+        return _E.sign(self)
+
+    def signbit(self, /) -> Tensor:
+        return _E.signbit(self)
+
+    def abs(self, /) -> Tensor:
+        return _E.abs(self)
+
+    def conj(self, /) -> Tensor:
+        return _E.conj(self)
+
+    def conjugate(self, /) -> Tensor:
+        return _E.conjugate(self)
+
+    def isnan(self, /) -> Tensor:
+        return _E.isnan(self)
+
+    def isinf(self, /) -> Tensor:
+        return _E.isinf(self)
+
+    def isfinite(self, /) -> Tensor:
+        return _E.isfinite(self)
+
+    def logical_not(self, /) -> Tensor:
+        return _E.logical_not(self)
+
+    def clip(self, /, min: Any = None, max: Any = None, *, a_min: Any = None,
+             a_max: Any = None) -> Tensor:
+        return _E.clip(self, min, max, a_min=a_min, a_max=a_max)
+
+    @property
+    def real(self) -> Tensor:
+        return _E.real(self)
+
+    @property
+    def imag(self) -> Tensor:
+        return _E.imag(self)
+
+    # elementwise, two or three inputs
+    def maximum(self, other: Any, /) -> Tensor:
+        return _E.maximum(self, other)
+
+    def minimum(self, other: Any, /) -> Tensor:
+        return _E.minimum(self, other)
+
+    def logical_and(self, other: Any, /) -> Tensor:
+        return _E.logical_and(self, other)
+
+    def logical_or(self, other: Any, /) -> Tensor:
+        return _E.logical_or(self, other)
+
+    def logical_xor(self, other: Any, /) -> Tensor:
+        return _E.logical_xor(self, other)
+
+    def atan2(self, other: Any, /) -> Tensor:
+        return _E.atan2(self, other)
+
+    def arctan2(self, other: Any, /) -> Tensor:
+        return _E.arctan2(self, other)
+
+    def hypot(self, other: Any, /) -> Tensor:
+        return _E.hypot(self, other)
+
+    def copysign(self, other: Any, /) -> Tensor:
+        return _E.copysign(self, other)
+
+    def nextafter(self, other: Any, /) -> Tensor:
+        return _E.nextafter(self, other)
+
+    def logaddexp(self, other: Any, /) -> Tensor:
+        return _E.logaddexp(self, other)
+
+    def logaddexp2(self, other: Any, /) -> Tensor:
+        return _E.logaddexp2(self, other)
+
+    def where(self, a: Any, b: Any) -> Tensor:
+        """where(self, a, b): a where this tensor is true, else b."""
+        return _E.where(self, a, b)
+
+    # dtype conversions
+    def astype(self, dtype: Any, /, *, copy: builtins.bool = True,
+               device: Any = None) -> Tensor:
+        return _E.astype(self, dtype, copy=copy, device=device)
+
+    def bitcast(self, dtype: Any) -> Tensor:
+        return _E.bitcast(self, dtype)
+
+    def float(self) -> Tensor:
+        return _E.astype(self, dtypes.float32)
+
+    def half(self) -> Tensor:
+        return _E.astype(self, dtypes.float16)
+
+    def double(self) -> Tensor:
+        return _E.astype(self, dtypes.float64)
+
+    def int(self) -> Tensor:
+        return _E.astype(self, dtypes.int32)
+
+    def long(self) -> Tensor:
+        return _E.astype(self, dtypes.int64)
+
+    def bool(self) -> Tensor:
+        return _E.astype(self, dtypes.bool_)
+
+    # reductions and scans (api/reduction)
+    def sum(self, /, axis: Axis = None, dtype: Any = None,
+            keepdims: builtins.bool = False) -> Tensor:
+        return _R.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def prod(self, /, axis: Axis = None, dtype: Any = None,
+             keepdims: builtins.bool = False) -> Tensor:
+        return _R.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def mean(self, /, axis: Axis = None, dtype: Any = None,
+             keepdims: builtins.bool = False) -> Tensor:
+        return _R.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def var(self, /, axis: Axis = None, dtype: Any = None, ddof: builtins.float = 0,
+            keepdims: builtins.bool = False,
+            correction: Optional[builtins.float] = None) -> Tensor:
+        return _R.var(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims,
+                      correction=correction)
+
+    def std(self, /, axis: Axis = None, dtype: Any = None, ddof: builtins.float = 0,
+            keepdims: builtins.bool = False,
+            correction: Optional[builtins.float] = None) -> Tensor:
+        return _R.std(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims,
+                      correction=correction)
+
+    def max(self, /, axis: Axis = None, keepdims: builtins.bool = False) -> Tensor:
+        return _R.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, /, axis: Axis = None, keepdims: builtins.bool = False) -> Tensor:
+        return _R.min(self, axis=axis, keepdims=keepdims)
+
+    def any(self, /, axis: Axis = None, keepdims: builtins.bool = False) -> Tensor:
+        return _R.any(self, axis=axis, keepdims=keepdims)
+
+    def all(self, /, axis: Axis = None, keepdims: builtins.bool = False) -> Tensor:
+        return _R.all(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, /, axis: Optional[builtins.int] = None,
+               keepdims: builtins.bool = False) -> Tensor:
+        return _R.argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, /, axis: Optional[builtins.int] = None,
+               keepdims: builtins.bool = False) -> Tensor:
+        return _R.argmin(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, /, axis: Optional[builtins.int] = None, dtype: Any = None) -> Tensor:
+        return _R.cumsum(self, axis=axis, dtype=dtype)
+
+    def cumprod(self, /, axis: Optional[builtins.int] = None, dtype: Any = None) -> Tensor:
+        return _R.cumprod(self, axis=axis, dtype=dtype)
+
+    # shape and movement (api/movement)
+    def reshape(self, /, shape: Any = None, *more: Any,
+                copy: Optional[builtins.bool] = None) -> Tensor:
+        return _M.reshape(self, shape, *more, copy=copy)
+
+    def view(self, /, shape: Any = None, *more: Any,
+             copy: Optional[builtins.bool] = None) -> Tensor:
+        """torch's name for reshape."""
+        return _M.reshape(self, shape, *more, copy=copy)
+
+    def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor:
+        return _M.flatten(self, start_dim, end_dim)
+
+    def ravel(self) -> Tensor:
+        return _M.ravel(self)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        return _M.transpose(self, *axes)
+
+    def permute(self, *axes: Any) -> Tensor:
+        return _M.permute(self, *axes)
+
+    def swapaxes(self, axis1: builtins.int, axis2: builtins.int) -> Tensor:
+        return _M.swapaxes(self, axis1, axis2)
+
+    def moveaxis(self, source: Any, destination: Any, /) -> Tensor:
+        return _M.moveaxis(self, source, destination)
+
+    def squeeze(self, /, axis: Any = None) -> Tensor:
+        return _M.squeeze(self, axis=axis)
+
+    def expand_dims(self, /, axis: Any) -> Tensor:
+        return _M.expand_dims(self, axis=axis)
+
+    def unsqueeze(self, /, axis: Any) -> Tensor:
+        """torch's name for expand_dims."""
+        return _M.expand_dims(self, axis=axis)
+
+    def broadcast_to(self, shape: tuple[builtins.int, ...]) -> Tensor:
+        return _E.broadcast_to(self, shape)
+
+    def expand(self, *shape: Any) -> Tensor:
+        """torch's broadcast_to: the shape as one sequence or as separate sizes."""
+        single = len(shape) == 1 and not isinstance(shape[0], builtins.int)
+        return _E.broadcast_to(self, shape[0] if single else shape)
+
+    def flip(self, /, axis: Any = None) -> Tensor:
+        return _M.flip(self, axis=axis)
+
+    def pad(self, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Tensor:
+        return _M.pad(self, pad_width, mode=mode, constant_values=constant_values)
+
+    def split(self, indices_or_sections: Any, axis: builtins.int = 0) -> list[Tensor]:
+        return _M.split(self, indices_or_sections, axis=axis)
+
+    def repeat(self, repeats: Any, /, axis: Optional[builtins.int] = None) -> Tensor:
+        return _M.repeat(self, repeats, axis=axis)
+
+    def tile(self, reps: Any, /) -> Tensor:
+        return _M.tile(self, reps)
+
+    def roll(self, /, shift: Any, axis: Any = None) -> Tensor:
+        return _M.roll(self, shift=shift, axis=axis)
+
+    def contiguous(self) -> Tensor:
+        """A copy with a buffer of its own in row-major order (not a view)."""
+        return _P.contiguous(self)
+
+    @property
+    def T(self) -> Tensor:
+        """The axes reversed."""
+        return _M.permute_dims(self)
+
+    @property
+    def mT(self) -> Tensor:
+        """The last two axes swapped (a stack of matrices transposed)."""
+        return _M.swapaxes(self, -1, -2)
+
+    def tril(self, /, k: builtins.int = 0) -> Tensor:
+        return _C.tril(self, k=k)
+
+    def triu(self, /, k: builtins.int = 0) -> Tensor:
+        return _C.triu(self, k=k)
+
+    # linear algebra (api/linalg)
+    def matmul(self, b: Any) -> Tensor:
+        return _L.matmul(self, b)
+
+    def dot(self, b: Any) -> Tensor:
+        return _L.dot(self, b)
+
+    # sorting and searching (api/sorting, api/searching)
+    def sort(self, axis: builtins.int = -1, kind: Any = None, order: Any = None, *,
+             descending: builtins.bool = False, stable: builtins.bool = True) -> None:
+        """ndarray.sort: in place, returning None."""
+        _SO.sort_in_place(self, axis, kind, order, descending=descending, stable=stable)
+
+    def argsort(self, /, *, axis: Optional[builtins.int] = -1,
+                descending: builtins.bool = False, stable: builtins.bool = True,
+                kind: Any = None) -> Tensor:
+        return _SO.argsort(self, axis=axis, descending=descending, stable=stable, kind=kind)
+
+    def nonzero(self, /) -> tuple[Tensor, ...]:
+        return _SE.nonzero(self)
+
+    def searchsorted(self, v: Any, side: str = "left", sorter: Any = None) -> Tensor:
+        return _SE.searchsorted(self, v, side=side, sorter=sorter)
+
+    # NumPy's dispatch protocols, DLPack and the Array API namespace hooks
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any,
+                        **kwargs: Any) -> Any:
+        return _ND.array_ufunc(self, ufunc, method, *inputs, **kwargs)
+
+    def __array_function__(self, func: Any, types: tuple, args: tuple, kwargs: dict) -> Any:
+        return _ND.array_function(self, func, types, args, kwargs)
+
+    def __dlpack__(self, *, stream: Any = None,
+                   max_version: Optional[tuple[builtins.int, builtins.int]] = None,
+                   dl_device: Optional[tuple[builtins.int, builtins.int]] = None,
+                   copy: Optional[builtins.bool] = None) -> Any:
+        return _D.dlpack(self, stream=stream, max_version=max_version, dl_device=dl_device,
+                         copy=copy)
+
+    def __dlpack_device__(self) -> tuple[builtins.int, builtins.int]:
+        return _D.dlpack_device(self)
+
+    def __array_namespace__(self, /, *, api_version: Optional[str] = None) -> Any:
+        return _N.array_namespace(self, api_version=api_version)
+
+    def to_device(self, device: Any, /, *, stream: Any = None) -> Tensor:
+        return _N.to_device(self, device, stream=stream)
+
 
 def _memory_guard(node: Node) -> Any:
     return out_of_memory_as_memory_error(node.shape, node.dtype, node.device)
@@ -354,132 +942,62 @@ def check_same_device(op: str, tensors: Sequence[Tensor]) -> None:
                           f"({', '.join(sorted(devices))}); move them with .to(device)")
 
 
-# -- methods and operators, delegated to the API modules -----------------------------------
-def _in_place(name: str, fn: Any) -> Any:
-    """`x op= y`: the result replaces x's value in the same Tensor object, so every name
-    bound to it sees the update. The shape and dtype stay x's: a result that broadcasts to a
-    larger shape is a ValueError, and one whose dtype x cannot hold (same_kind) a TypeError.
-    Views taken from x earlier see the new value; a view written this way writes into the
-    tensor it was taken from (api/indexing.write_through)."""
-    def method(self: "Tensor", other: Any) -> "Tensor":
-        from petagrad import autograd
-        if self.requires_grad and self._ctx is None and autograd.is_grad_enabled():
-            raise RuntimeError(f"a leaf Variable that requires grad is being used in an "
-                               f"in-place operation ({name})")
-        old = Tensor(self.node)  # the value before, as its own handle: autograd sees it
-        old.requires_grad, old._ctx, old._version = self.requires_grad, self._ctx, self._version
-        result = fn(old, other)
-        if result.shape != self.shape:
-            raise ValueError(f"{name}: non-broadcastable output operand with shape "
-                             f"{self.shape} doesn't match the broadcast shape {result.shape}")
-        if result.dtype is not self.dtype:
-            if not np.can_cast(result.dtype.np, self.dtype.np, casting="same_kind"):
-                raise DTypeError(f"{name}: cannot cast the result from {result.dtype.name} "
-                                 f"to {self.dtype.name} with casting rule 'same_kind'")
-            result = result.astype(self.dtype)
-        if self._base is not None and not (autograd.is_grad_enabled() and
-                                           (self.requires_grad or result.requires_grad)):
-            from petagrad.api.indexing import write_through
-            write_through(self, result)  # a view: the write lands in its root
-            return self
-        if autograd.is_grad_enabled():
-            self._ctx, self.requires_grad = result._ctx, result.requires_grad
-        # under no_grad (an optimizer step) the tensor keeps its autograd role, as in PyTorch
-        self.node = result.node
-        self._version = [0]
+# -- in-place operators ----------------------------------------------------------------------
+def _in_place_update(self: Tensor, other: Any, name: str, fn: Any) -> Tensor:
+    """`x op= y` (`fn` is op): the result replaces x's value in the same Tensor object, so
+    every name bound to it sees the update. The shape and dtype stay x's: a result that
+    broadcasts to a larger shape is a ValueError, and one whose dtype x cannot hold
+    (same_kind) a TypeError. Views taken from x earlier see the new value; a view written
+    this way writes into the tensor it was taken from (api/indexing.write_through)."""
+    from petagrad import autograd
+    if self.requires_grad and self._ctx is None and autograd.is_grad_enabled():
+        raise RuntimeError(f"a leaf Variable that requires grad is being used in an "
+                           f"in-place operation ({name})")
+    old = Tensor(self.node)  # the value before, as its own handle: autograd sees it
+    old.requires_grad, old._ctx, old._version = self.requires_grad, self._ctx, self._version
+    result = fn(old, other)
+    if result.shape != self.shape:
+        raise ValueError(f"{name}: non-broadcastable output operand with shape "
+                         f"{self.shape} doesn't match the broadcast shape {result.shape}")
+    if result.dtype is not self.dtype:
+        if not np.can_cast(result.dtype.np, self.dtype.np, casting="same_kind"):
+            raise DTypeError(f"{name}: cannot cast the result from {result.dtype.name} "
+                             f"to {self.dtype.name} with casting rule 'same_kind'")
+        result = result.astype(self.dtype)
+    if self._base is not None and not (autograd.is_grad_enabled() and
+                                       (self.requires_grad or result.requires_grad)):
+        from petagrad.api.indexing import write_through
+        write_through(self, result)  # a view: the write lands in its root
         return self
+    if autograd.is_grad_enabled():
+        self._ctx, self.requires_grad = result._ctx, result.requires_grad
+    # under no_grad (an optimizer step) the tensor keeps its autograd role, as in PyTorch
+    self.node = result.node
+    self._version = [0]
+    return self
+
+
+def _in_place(name: str, fn: Any) -> Any:
+    """_in_place_update as a method `(self, other)` named `name` (api/sorting uses it)."""
+    def method(self: Tensor, other: Any) -> Tensor:
+        return _in_place_update(self, other, name, fn)
     method.__name__ = name
     return method
 
 
-def attach_methods() -> None:
-    """Bind the API functions as Tensor methods (called once by petagrad/__init__)."""
-    from petagrad.api import creation as C
-    from petagrad.api import elementwise as E
-    from petagrad.api import linalg as L
-    from petagrad.api import movement as M
-    from petagrad.api import reduction as R
-
-    def swap(fn: Any) -> Any:
-        return lambda self, other: fn(other, self)
-
-    operators = {
-        "__add__": E.add, "__radd__": swap(E.add), "__sub__": E.subtract,
-        "__rsub__": swap(E.subtract), "__mul__": E.multiply, "__rmul__": swap(E.multiply),
-        "__truediv__": E.true_divide, "__rtruediv__": swap(E.true_divide),
-        "__floordiv__": E.floor_divide, "__rfloordiv__": swap(E.floor_divide),
-        "__mod__": E.remainder, "__rmod__": swap(E.remainder), "__pow__": E.power,
-        "__rpow__": swap(E.power), "__neg__": E.negative, "__pos__": lambda self: self,
-        "__abs__": E.absolute, "__invert__": E.invert, "__and__": E.bitwise_and,
-        "__rand__": swap(E.bitwise_and), "__or__": E.bitwise_or, "__ror__": swap(E.bitwise_or),
-        "__xor__": E.bitwise_xor, "__rxor__": swap(E.bitwise_xor),
-        "__lshift__": E.left_shift, "__rshift__": E.right_shift,
-        "__lt__": E.less, "__le__": E.less_equal, "__gt__": E.greater,
-        "__ge__": E.greater_equal, "__eq__": E.equal, "__ne__": E.not_equal,
-        "__rlshift__": swap(E.left_shift), "__rrshift__": swap(E.right_shift),
-    }
-    operators |= {f"__i{name[2:]}": _in_place(f"__i{name[2:]}", operators[name]) for name in (
-        "__add__", "__sub__", "__mul__", "__truediv__", "__floordiv__", "__mod__", "__pow__",
-        "__and__", "__or__", "__xor__", "__lshift__", "__rshift__")}
-    methods = {
-        name: getattr(E, name) for name in (
-            "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "sin",
-            "cos", "tan", "tanh", "sigmoid", "relu", "floor", "ceil", "round", "trunc", "sign",
-            "clip", "maximum", "minimum", "square", "reciprocal", "abs", "astype", "bitcast",
-            "isnan", "isinf", "isfinite", "logical_not", "logical_and", "logical_or",
-            "logical_xor", "where")
-    }
-    methods |= {name: getattr(E, name) for name in (  # Array API / torch names
-        "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "arccos", "arccosh",
-        "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "cosh", "sinh", "hypot",
-        "copysign", "nextafter", "signbit", "logaddexp", "logaddexp2", "conj", "conjugate")}
-    for name in ("real", "imag"):
-        if not hasattr(Tensor, name):
-            setattr(Tensor, name, property(getattr(E, name)))
-    methods |= {name: getattr(R, name) for name in (
-        "sum", "prod", "mean", "max", "min", "var", "std", "argmax", "argmin", "any", "all",
-        "cumsum", "cumprod")}
-    methods |= {name: getattr(M, name) for name in (
-        "reshape", "flatten", "ravel", "transpose", "permute", "swapaxes", "moveaxis",
-        "squeeze", "expand_dims", "unsqueeze", "flip", "pad", "split", "repeat", "tile",
-        "roll")}
-    methods |= {"broadcast_to": E.broadcast_to, "expand": lambda self, *shape:
-                E.broadcast_to(self, shape[0] if len(shape) == 1 and not isinstance(
-                    shape[0], int) else shape),
-                "view": M.reshape, "contiguous": _contiguous, "tril": C.tril,
-                "triu": C.triu, "float": lambda self: E.astype(self, dtypes.float32),
-                "half": lambda self: E.astype(self, dtypes.float16),
-                "double": lambda self: E.astype(self, dtypes.float64),
-                "int": lambda self: E.astype(self, dtypes.int32),
-                "long": lambda self: E.astype(self, dtypes.int64),
-                "bool": lambda self: E.astype(self, dtypes.bool_)}
-    methods |= {"__matmul__": L.matmul, "__rmatmul__": swap(L.matmul), "matmul": L.matmul,
-                "dot": L.dot, "__imatmul__": _in_place("__imatmul__", L.matmul)}
-    from petagrad.api import indexing as I
-    methods |= {"__getitem__": I.getitem, "__setitem__": I.setitem, "take": I.take,
-                "take_along_axis": I.take_along_axis, "gather": I.gather}
-    from petagrad.api import searching as SE
-    from petagrad.api import sorting as SO
-    methods |= {"sort": SO.sort_in_place, "argsort": SO.argsort, "nonzero": SE.nonzero,
-                "searchsorted": lambda self, v, side="left", sorter=None:
-                SE.searchsorted(self, v, side=side, sorter=sorter)}
-    for name, fn in (operators | methods).items():
-        setattr(Tensor, name, fn)
-    Tensor.T = property(lambda self: M.permute_dims(self))  # type: ignore[attr-defined]
-    Tensor.mT = property(lambda self: M.swapaxes(self, -1, -2))  # type: ignore[attr-defined]
-    # NumPy's dispatch protocols, DLPack and the Array API namespace hooks
-    from petagrad.api import dlpack as D
-    from petagrad.api import namespace as N
-    from petagrad.api import numpy_dispatch as ND
-    Tensor.__array_ufunc__ = ND.array_ufunc  # type: ignore[attr-defined]
-    Tensor.__array_function__ = ND.array_function  # type: ignore[attr-defined]
-    Tensor.__dlpack__ = D.dlpack  # type: ignore[attr-defined]
-    Tensor.__dlpack_device__ = D.dlpack_device  # type: ignore[attr-defined]
-    Tensor.__array_namespace__ = N.array_namespace  # type: ignore[attr-defined]
-    Tensor.to_device = N.to_device  # type: ignore[attr-defined]
-
-
-def _contiguous(x: Tensor) -> Tensor:
-    from petagrad.api import primitive as P
-    return P.contiguous(x)
-
+# The methods above call into petagrad.api, whose modules import Tensor, as_tensor,
+# shape_arg and check_same_device from here: so they are imported last, once those exist,
+# and looked up by the methods at call time. Module imports (not `from ... import name`):
+# when the import starts in an api module, that module is still half-initialized here.
+from petagrad.api import creation as _C  # noqa: E402
+from petagrad.api import dlpack as _D  # noqa: E402
+from petagrad.api import elementwise as _E  # noqa: E402
+from petagrad.api import indexing as _I  # noqa: E402
+from petagrad.api import linalg as _L  # noqa: E402
+from petagrad.api import movement as _M  # noqa: E402
+from petagrad.api import namespace as _N  # noqa: E402
+from petagrad.api import numpy_dispatch as _ND  # noqa: E402
+from petagrad.api import primitive as _P  # noqa: E402
+from petagrad.api import reduction as _R  # noqa: E402
+from petagrad.api import searching as _SE  # noqa: E402
+from petagrad.api import sorting as _SO  # noqa: E402

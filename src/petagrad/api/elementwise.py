@@ -44,7 +44,8 @@ def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
 def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     """View `x` at a larger shape without copying (NumPy's broadcast_to)."""
     x = as_tensor(x)
-    shape = shape_arg(shape, "broadcast_to")
+    if type(shape) is not tuple or x.shape != shape:
+        shape = shape_arg(shape, "broadcast_to")
     if x.shape == shape:
         return x
     if len(shape) < x.ndim or broadcast_shapes(x.shape, shape) != shape:
@@ -60,6 +61,14 @@ def _scalar_fits(value: Scalar, dtype: DType) -> None:
             raise OverflowError(f"Python integer {value} out of bounds for {dtype.name}")
 
 
+# Promotion and broadcasting results by operand signature: (dtype or Python scalar type,
+# shape) per operand and the requested dtype. An eager program repeats a handful of
+# signatures, and NumPy's result_type plus the broadcast walk cost more than the op's node.
+_SIGNATURES: dict[tuple, tuple[DType, tuple[int, ...]]] = {}
+_SIGNATURE_LIMIT = 4096
+_SCALAR_TYPES = (bool, int, float, complex)
+
+
 def operands(name: str, *values: Operand, dtype: DType | None = None) -> list[Tensor]:
     """Promote, cast and broadcast operands to one dtype and shape (NEP 50 scalars)."""
     tensors = [v for v in values if isinstance(v, Tensor)]
@@ -69,25 +78,42 @@ def operands(name: str, *values: Operand, dtype: DType | None = None) -> list[Te
     like = tensors[0]
     converted: list[Any] = []
     for v in values:
-        if isinstance(v, Tensor) or isinstance(v, (bool, int, float, complex)):
+        if isinstance(v, Tensor) or isinstance(v, _SCALAR_TYPES):
             converted.append(v)
         elif isinstance(v, (np.generic, np.ndarray, list, tuple)):
             converted.append(as_tensor(np.asarray(v), like=like) if not isinstance(v, (list, tuple))
                              else as_tensor(v, like=like))
         else:
             raise TypeError(f"{name}: unsupported operand type {type(v).__name__}")
-    check_same_device(name, [v for v in converted if isinstance(v, Tensor)])
-    if dtype is None:
-        dtype = dtypes.result_type(*[v.dtype if isinstance(v, Tensor) else v for v in converted])
-    shape = broadcast_shapes(*[v.shape for v in converted if isinstance(v, Tensor)])
+    if len(tensors) > 1:  # arrays and lists were placed on like's device
+        check_same_device(name, tensors)
+    key = (dtype, *[(v.dtype, v.shape) if isinstance(v, Tensor) else type(v)
+                    for v in converted])
+    found = _SIGNATURES.get(key)
+    if found is None:
+        found = _signature(dtype, converted)
+        if len(_SIGNATURES) >= _SIGNATURE_LIMIT:
+            _SIGNATURES.clear()
+        _SIGNATURES[key] = found
+    dtype, shape = found
     out = []
     for v in converted:
         if isinstance(v, Tensor):
-            out.append(broadcast_to(P.cast(v, dtype), shape))
+            if v.dtype is not dtype:
+                v = P.cast(v, dtype)
+            out.append(v if v.shape == shape else broadcast_to(v, shape))
         else:
             _scalar_fits(v, dtype)
             out.append(P.const(dtype.np.type(v).item(), dtype, shape, like.device))
     return out
+
+
+def _signature(dtype: DType | None, converted: list[Any]) -> tuple[DType, tuple[int, ...]]:
+    """The dtype and shape operands promote and broadcast to (errors named as NumPy)."""
+    if dtype is None:
+        dtype = dtypes.result_type(*[v.dtype if isinstance(v, Tensor) else v for v in converted])
+    shape = broadcast_shapes(*[v.shape for v in converted if isinstance(v, Tensor)])
+    return dtype, shape
 
 
 def _no_complex(name: str, x: Tensor) -> None:

@@ -20,8 +20,8 @@ record_gradient: Optional[Callable[[Tensor, Op, tuple[Tensor, ...], Any], None]]
 
 
 def _result(node: graph.Node, op: Op, srcs: tuple[Tensor, ...], arg: Any) -> Tensor:
-    out = Tensor(node)
-    if record_gradient is not None and any(s.requires_grad for s in srcs):
+    out = Tensor._wrap(node)
+    if record_gradient is not None and any([s.requires_grad for s in srcs]):
         record_gradient(out, op, srcs, arg)
     return out
 

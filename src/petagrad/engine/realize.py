@@ -65,16 +65,17 @@ def run_item(item: ScheduleItem, output: Any = None) -> None:
         if output is None:
             output = device.allocate(node.size * node.dtype.itemsize)
         launch = None
-        if item.kind != "empty":
-            source = get_device(item.inputs[0].device) if item.kind == "copy" else None
-            kernel = item.kernel if item.kind == "kernel" else None
-            launch = Launch(device, kernel, output, [n.buffer for n in item.inputs], node,
-                            source)
+        if item.kind == "kernel":
+            launch = Launch(device, item.kernel, output, [n.buffer for n in item.inputs], node)
+            run_launch(launch, output, launch.inputs)
+        elif item.kind == "copy":
+            launch = Launch(device, None, output, [item.inputs[0].buffer], node,
+                            get_device(item.inputs[0].device))
             run_launch(launch, output, launch.inputs)
     except Exception as error:
         name_creation_site(error, node)
         raise
-    if launch is not None:
+    if launch is not None and launch_listeners:
         for listener in launch_listeners:
             listener(launch, node)
     node.become_buffer(output)
@@ -173,17 +174,22 @@ def _writes_in_place_safely(item: ScheduleItem, target: Node) -> bool:
 
 
 def to_numpy(node: Node) -> np.ndarray:
-    """The node's values as a new host array of its shape."""
+    """The node's values as a new host array of its shape: for a computed node, one
+    schedule (one launch for a tiny result) and one copy."""
     for listener in read_listeners:
         listener(node)
-    if node.size == 0:
-        return np.zeros(node.shape, node.dtype.np)
-    realize([node])
+    shape = node.shape
+    if 0 in shape:
+        return np.zeros(shape, node.dtype.np)
     base = node.base
+    if not base.realized:
+        for item in create_schedule([node]):
+            run_item(item)
+        base = node.base
     device = get_device(base.device)
-    host_array: Optional[Callable] = getattr(device, "host_array", None)
     if node.op is Op.VIEW:
         view = node.view
+        host_array: Optional[Callable] = getattr(device, "host_array", None)
         if host_array is not None and view.mask is None:
             flat = host_array(base.buffer, base.dtype, base.size)
             itemsize = base.dtype.itemsize
@@ -193,7 +199,7 @@ def to_numpy(node: Node) -> np.ndarray:
         copied = contiguous(node)
         realize([copied])
         base = copied
-    return device.copy_out(base.buffer, base.dtype, base.size).reshape(node.shape)
+    return device.copy_out(base.buffer, base.dtype, base.size).reshape(shape)
 
 
 HOST_STEP_COUNT = {"run": 0}

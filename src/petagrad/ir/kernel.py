@@ -95,6 +95,9 @@ class Expr:
 _INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
 
 
+_EXACT_TYPES = frozenset((type(None), int, bool, str))
+
+
 def _arg_key(arg: Any) -> Any:
     """A key equal exactly when two args must give the same kernel.
 
@@ -102,6 +105,11 @@ def _arg_key(arg: Any) -> Any:
     and 0.0 == -0.0 would merge two different constants. The type is part of the key, so
     True, 1, 1.0 and float32(1.0) stay distinct.
     """
+    kind = type(arg)
+    if kind in _EXACT_TYPES:  # the common args, compared exactly as they are (fast path)
+        return (kind, arg)
+    if kind is tuple:
+        return (tuple, tuple(_arg_key(a) for a in arg))
     if isinstance(arg, numbers.Real) and not isinstance(arg, numbers.Integral):
         return (type(arg), struct.pack("<d", float(arg)))
     if isinstance(arg, numbers.Complex):  # by the bits of both parts, for the same reasons

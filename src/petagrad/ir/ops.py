@@ -75,6 +75,11 @@ class Op(Enum):
     INDEX = "the flat index a View maps the loop coordinates to (arg: the View)"
     VALID = "whether the loop coordinates are inside a View's mask (arg: the View)"
 
+    # Members are singletons compared by identity, so identity hashing is exact; Enum's own
+    # __hash__ is Python code (hash of the name), and op-set membership tests run for every
+    # node built and scheduled.
+    __hash__ = object.__hash__
+
 
 UNARY = frozenset({Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.RECIPROCAL, Op.NEG, Op.TRUNC,
                    Op.CAST, Op.BITCAST, Op.REAL, Op.IMAG})

@@ -5,7 +5,8 @@
     python -m petagrad.onnx model.onnx --run --input x=x.npy # inputs from .npy files
     python -m petagrad.onnx model.onnx --input in.npz --output out.npz
                                            # inputs by name from .npz, outputs to .npz
-    python -m petagrad.onnx model.onnx --bench 50            # median latency, kernels/run
+    python -m petagrad.onnx model.onnx --bench 50            # first-call and steady-state
+                                           # latency, kernels/run, beside onnxruntime
     python -m petagrad.onnx model.onnx --run --dim batch=8   # size of a dynamic dimension
     python -m petagrad.onnx model.onnx --run --device CL     # another petagrad device
 
@@ -268,7 +269,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: {args.bench} runs, median {median * 1000:.3f} ms, min "
               f"{min(times) * 1000:.3f} ms, kernels/run {statistics.median(kernels):.0f}, "
               f"compile time {compiled}, step JIT {'on' if model.use_jit else 'off'}")
+        print(f"petagrad: first call {first_s * 1000:.3f} ms, steady state (median) "
+              f"{median * 1000:.3f} ms")
+        _bench_onnxruntime(args, feeds, median)
     return 0
+
+
+def _bench_onnxruntime(args: argparse.Namespace, feeds: dict[str, np.ndarray],
+                       petagrad_median: float) -> None:
+    """The same runs through onnxruntime (CPU, all threads), when it is installed."""
+    try:
+        import onnxruntime
+    except ImportError:
+        print("onnxruntime: not installed (pip install onnxruntime to compare)")
+        return
+    try:
+        start = time.perf_counter()
+        session = onnxruntime.InferenceSession(args.model,
+                                               providers=["CPUExecutionProvider"])
+        session.run(None, feeds)
+        first = time.perf_counter() - start
+        times = []
+        for _ in range(args.bench):
+            start = time.perf_counter()
+            session.run(None, feeds)
+            times.append(time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors: report, go on
+        print(f"onnxruntime: could not run the model ({type(exc).__name__}: "
+              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc})")
+        return
+    median = statistics.median(times)
+    print(f"onnxruntime: first call {first * 1000:.3f} ms (session creation included), "
+          f"steady state (median) {median * 1000:.3f} ms; petagrad/onnxruntime "
+          f"{petagrad_median / max(median, 1e-12):.2f}x")
 
 
 if __name__ == "__main__":

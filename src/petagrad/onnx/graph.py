@@ -3,9 +3,11 @@
 Loading resolves every node to a registered operator (or to an ONNX function that expands
 into registered operators), parses attributes once, compiles subgraphs (If/Loop bodies)
 the same way, and folds the nodes that depend only on constants: they are computed once,
-at load time, and their results kept for every run. Running walks the steps in order
-with an environment of named values; a subgraph sees its enclosing graph's values through
-a ChainMap. Imports: numpy, onnx, petagrad.onnx (registry, values).
+at load time, and their results kept for every run (If/Loop/Scan too when their subgraphs
+read only constants; an If with a constant condition keeps only the branch it takes).
+Running walks the steps in order with an environment of named values; a subgraph sees its
+enclosing graph's values through a ChainMap.
+Imports: numpy, onnx, petagrad.onnx (registry, values).
 """
 from __future__ import annotations
 
@@ -303,15 +305,28 @@ class GraphProgram:
                             root=self.root, outer_names=frozenset(known))
 
     def _fold(self) -> None:
-        """Compute, once, every step whose inputs are all constants."""
+        """Compute, once, every step whose inputs are all constants: initializer work
+        (Cast, Transpose, Reshape of weights), shape arithmetic on constant shapes, and
+        If/Loop/Scan whose inputs and subgraphs read only constants. An If whose condition
+        alone is constant keeps only the branch it takes."""
         remaining = []
         for step in self.steps:
-            foldable = (step.op_type not in NONDETERMINISTIC
-                        and not any(_is_subgraph(a) for a in step.attrs.values())
-                        and all(not n or n in self.constants for n in step.inputs))
+            constant = all(not n or n in self.constants for n in step.inputs)
+            subgraphs = [a for a in step.attrs.values() if _is_subgraph(a)]
+            if subgraphs:
+                constant = constant and not _random_inside(step.node) and all(
+                    name in self.constants for name in _free_names(step.node))
+            foldable = step.op_type not in NONDETERMINISTIC and constant
+            if (not foldable and step.op_type == "If" and step.inputs
+                    and step.inputs[0] in self.constants):
+                taken = np.asarray(self.constants[step.inputs[0]]).reshape(-1)
+                if taken.size:
+                    step.fn = _fixed_branch("then_branch" if bool(taken[0]) else "else_branch")
             if foldable:
+                scope = ChainMap(self.constants) if subgraphs else None
                 try:
-                    values = self._run_step(step, self.constants, None)
+                    values = self._run_step(step, scope if scope is not None
+                                            else self.constants, scope)
                 except Exception:  # noqa: BLE001 - run time reports the error in context
                     values = None
                 if values is not None:
@@ -430,6 +445,100 @@ def _type_key(value: Any) -> Any:
     return (str(value.dtype), len(value.shape))
 
 
+def _fixed_branch(which: str) -> Any:
+    """An If whose condition is known at load time: runs the branch taken, nothing else."""
+    def run(inputs: list, attrs: dict, ctx: OpContext) -> list[Value]:
+        return ctx.run_subgraph(attrs[which], [])
+    return run
+
+
+def _random_inside(node: NodeProto) -> bool:
+    """Whether a node's subgraphs hold a random op (then it is never computed at load)."""
+    for attr in node.attribute:
+        for graph in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+            if any(n.op_type in NONDETERMINISTIC or _random_inside(n) for n in graph.node):
+                return True
+    return False
+
+
+def _free_names(node: NodeProto) -> set[str]:
+    """Names a node's subgraphs read from the enclosing scopes."""
+    free: set[str] = set()
+    for attr in node.attribute:
+        for graph in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+            defined = {v.name for v in graph.input} | {t.name for t in graph.initializer}
+            defined |= {t.values.name for t in graph.sparse_initializer}
+            for inner in graph.node:
+                free.update(n for n in inner.input if n and n not in defined)
+                free.update(n for n in _free_names(inner) if n not in defined)
+                defined.update(inner.output)
+    return free
+
+
+def control_inputs(graph: GraphProto) -> set[str]:
+    """Every value an If condition or a Loop's trip count or condition depends on, in the
+    graph and its subgraphs (so the graph inputs that pick branches can stay on the host)."""
+    producers: dict[str, NodeProto] = {}
+    wanted: list[str] = []
+
+    def collect(g: GraphProto) -> None:
+        for node in g.node:
+            for out in node.output:
+                producers[out] = node
+            if node.op_type == "If":
+                wanted.extend(node.input[:1])
+            elif node.op_type == "Loop":
+                wanted.extend(node.input[:2])
+            for attr in node.attribute:
+                for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                    collect(sub)
+    collect(graph)
+    seen: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if not name or name in seen:
+            continue
+        seen.add(name)
+        node = producers.get(name)
+        # a shape depends on no value: the capture's signature already holds it
+        if node is not None and node.op_type not in ("Shape", "Size"):
+            wanted.extend(node.input)
+            wanted.extend(_free_names(node))
+    return seen
+
+
+# ops whose result may be (a view of) an operand: a graph output made by them from an input
+# or a constant could share that memory
+_PASSTHROUGH = frozenset({
+    "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Dropout", "Cast",
+    "CastLike", "Expand", "Slice", "Split", "Gather", "Max", "Min", "Sum", "Mean", "Pad",
+    "Concat", "Tile", "Optional", "OptionalGetElement", "SequenceAt", "DepthToSpace",
+    "SpaceToDepth", "Resize", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceMean"})
+_SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan"})
+_VARIADIC = frozenset({"Max", "Min", "Sum", "Mean", "Concat"})
+
+
+def aliasing_outputs(graph: GraphProto, program: GraphProgram) -> set[str]:
+    """Graph outputs that may share memory with a graph input or a constant."""
+    producers = {out: node for node in graph.node for out in node.output}
+    inputs = {v.name for v in graph.input}
+
+    def aliases(name: str, depth: int = 0) -> bool:
+        if name in inputs or name in program.constants or name in program.defaults:
+            return True
+        node = producers.get(name)
+        if node is None or depth > 64:
+            return True
+        if node.op_type in _SUBGRAPH_OPS:
+            return True
+        if node.op_type not in _PASSTHROUGH:
+            return False
+        # the data operand (all of them for the variadic ops), not shapes, axes or pads
+        data = node.input if node.op_type in _VARIADIC else node.input[:1]
+        return any(aliases(n, depth + 1) for n in data if n)
+    return {v.name for v in graph.output if aliases(v.name)}
+
+
 def _is_subgraph(attr: Any) -> bool:
     if isinstance(attr, list):
         return bool(attr) and isinstance(attr[0], GraphProgram)
@@ -454,4 +563,5 @@ def device_ready(value: Value, device: str) -> Value:
     return value
 
 
-__all__ = ["GraphProgram", "Step", "check_external_location", "np_dtype", "tensor_to_array"]
+__all__ = ["GraphProgram", "Step", "aliasing_outputs", "check_external_location",
+           "control_inputs", "np_dtype", "tensor_to_array"]

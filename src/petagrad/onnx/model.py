@@ -6,7 +6,12 @@ directory), resolves every node to a petagrad operator and folds the constant pa
 The OnnxModel it returns is called with NumPy arrays or petagrad Tensors and returns a dict
 of output name to Tensor. Calls with the same input shapes reuse compiled kernels, and from
 the third call on replay the launches recorded by the step JIT (`petagrad.jit`) when the
-model allows it (no random ops, no value-dependent shapes or control flow).
+model allows it (no random ops, no value-dependent shapes or control flow): a capture per
+input signature (names, shapes, dtypes, device), none of the Python graph walk, shape
+arithmetic or If selection repeated. Small integer inputs that an If or Loop condition
+depends on (silero-vad's sample rate) stay on the host and key the capture by their value,
+so each value replays its own branch. Outputs are fresh memory on every call: one that
+could share memory with an input or a constant (Identity, Reshape of an input) is copied.
 Imports: numpy, onnx, petagrad (public API), petagrad.onnx.
 """
 from __future__ import annotations
@@ -22,7 +27,8 @@ import onnx
 from google.protobuf.message import DecodeError
 
 import petagrad as pg
-from petagrad.onnx.graph import GraphProgram, check_external_location
+from petagrad.onnx.graph import (GraphProgram, aliasing_outputs, check_external_location,
+                                 control_inputs)
 from petagrad.onnx.registry import canonical_domain
 from petagrad.onnx.values import Value, is_host, np_dtype, on_device, to_tensor, type_name
 
@@ -185,6 +191,16 @@ class OnnxModel:
         self.outputs = {v.name: _spec(v) for v in proto.graph.output}
         self.use_jit = jit and self.program.deterministic
         self._jitted: dict[tuple, Any] = {}
+        # small integer inputs that decide control flow (silero-vad's sample rate feeding an
+        # If): kept on the host, so the branch is picked without reading the device, and
+        # passed to the step JIT by value, so each value gets a capture of its own
+        self.host_scalars = frozenset(
+            n for n in control_inputs(proto.graph) if n in self.inputs
+            and self.inputs[n].kind == "tensor" and self.inputs[n].dtype.kind in "biu"
+            and self.inputs[n].shape is not None and all(d == 1 for d in self.inputs[n].shape))
+        # outputs that may share memory with an input or a constant (Identity, Reshape of
+        # an input): copied, so a replay never hands back a buffer a caller already holds
+        self._copied_outputs = frozenset(aliasing_outputs(proto.graph, self.program))
 
     @property
     def input_names(self) -> list[str]:
@@ -293,18 +309,35 @@ class OnnxModel:
         return self(dict(feeds))
 
     def _execute(self, feeds: dict[str, Value]) -> list[Value]:
+        for name in self.host_scalars & feeds.keys():
+            value = feeds[name]
+            if isinstance(value, pg.Tensor):
+                value = value.numpy()
+            if np.size(value) != 1:
+                raise ValueError(f"input {name!r} decides the model's control flow and must "
+                                 f"hold one value, got shape {tuple(np.shape(value))}")
+            feeds[name] = np.asarray(value)
         names = tuple(sorted(feeds))
-        if not self.use_jit or not all(isinstance(v, pg.Tensor) for v in feeds.values()):
-            return self.program.run(feeds)
+        jittable = all(isinstance(feeds[n], pg.Tensor) or n in self.host_scalars
+                       for n in names)
+        if not self.use_jit or not jittable:
+            return self._copy_aliasing(self.program.run(feeds))
         step = self._jitted.get(names)
         if step is None:
             step = pg.jit(_JitStep(self, names))
             self._jitted[names] = step
+        # host scalars go by value (nested lists of Python scalars keep their shape): the
+        # step JIT keys its captures on them, so another value records another capture
+        args = [feeds[n].tolist() if n in self.host_scalars else feeds[n] for n in names]
         try:
-            return list(step(*[feeds[n] for n in names]))
+            return list(step(*args))
         except (pg.JitError, _NotJittable):
             self.use_jit = False
-            return self.program.run(feeds)
+            return self._copy_aliasing(self.program.run(feeds))
+
+    def _copy_aliasing(self, values: list[Value]) -> list[Value]:
+        return [pg.asarray(v, copy=True) if n in self._copied_outputs
+                and isinstance(v, pg.Tensor) else v for n, v in zip(self.output_names, values)]
 
 
 class _NotJittable(Exception):
@@ -319,18 +352,27 @@ class _JitStep:
         self.names = names
         self.__name__ = "onnx_model"
 
-    def __call__(self, *tensors: pg.Tensor) -> tuple:
-        values = self.model.program.run(dict(zip(self.names, tensors)))
+    def __jit_guard__(self) -> tuple:
+        # the loaded program does not change after load: nothing to fingerprint per call
+        # (walking its steps and constants cost more than the replay itself)
+        return (self.names,)
+
+    def __call__(self, *args: Any) -> tuple:
+        model = self.model
+        feeds = {name: np.asarray(value, dtype=model.inputs[name].dtype)
+                 if name in model.host_scalars else value
+                 for name, value in zip(self.names, args)}
         outputs = []
-        for value in values:
+        for value in model.program.run(feeds):
             if not isinstance(value, (np.ndarray, pg.Tensor)):
                 raise _NotJittable()
             if is_host(value):
                 if not on_device(value.dtype):
                     raise _NotJittable()
-                value = to_tensor(value, self.model.device)
+                value = to_tensor(value, model.device)  # a constant output: copied below
             outputs.append(value)
-        return tuple(outputs)
+        # copies made here are launches the capture records: fresh memory on every replay
+        return tuple(model._copy_aliasing(outputs))
 
 
 def _show(shape: tuple) -> str:

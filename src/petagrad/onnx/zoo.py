@@ -1,6 +1,7 @@
 """Small reference models built with `onnx.helper`, for tests, benchmarks and examples:
-a ResNet-style CNN, a transformer encoder and an LSTM classifier, with fixed random
-weights. They need only the `onnx` package (no exporter, no PyTorch).
+a ResNet-style CNN, a transformer encoder, an LSTM classifier and a streaming
+silero-vad-like detector (an If on the sample rate, an LSTM step with state in and out),
+with fixed random weights. They need only the `onnx` package (no exporter, no PyTorch).
 
     proto = petagrad.onnx.zoo.resnet()          # an onnx.ModelProto
     model = petagrad.onnx.load(proto)
@@ -45,6 +46,10 @@ class _Builder:
         names = [self.name(op.lower()) for _ in range(outputs)]
         self.nodes.append(helper.make_node(op, inputs, names, name=self.name(op), **attrs))
         return names
+
+    def inits_array(self, name: str) -> np.ndarray:
+        """The value of an initializer added earlier."""
+        return next(numpy_helper.to_array(t) for t in self.inits if t.name == name)
 
     def op(self, op: str, *inputs: str, **attrs: object) -> str:
         return self.node(op, list(inputs), 1, **attrs)[0]
@@ -208,3 +213,99 @@ def lstm(seq: int = 16, batch: int = 4, features: int = 8, hidden: int = 32,
                                              [seq, dirs, batch, hidden]),
                helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])]
     return b.model(inputs, outputs, "lstm", opset)
+
+
+# -- streaming voice-activity detector (silero-vad-like) -----------------------------------
+def _vad_front_end(b: _Builder, name: str, kernel: int, stride: int, features: int,
+                   channels: int) -> onnx.GraphProto:
+    """One If branch: a strided Conv1d "STFT" (magnitudes by Abs) then a four-layer
+    Conv1d/ReLU encoder over the chunk (the outer graph's "input"), giving
+    (batch, features, frames)."""
+    outer_nodes, outer_inits = b.nodes, b.inits
+    b.nodes, b.inits = [], []
+    x = b.op("Unsqueeze", "input", b.const(np.array([1], np.int64)))
+    w = b.weight((channels, 1, kernel), prefix=f"{name}_stft_w")
+    x = b.op("Abs", b.op("Conv", x, w, kernel_shape=[kernel], strides=[stride]))
+    widths = [channels, 128, 64, 64, features]
+    for layer, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
+        w = b.weight((c_out, c_in, 3), prefix=f"{name}_enc{layer}_w")
+        bias = b.const(0.1 * b.rng.standard_normal(c_out).astype(np.float32),
+                       f"{name}_enc{layer}_b")
+        step = 2 if layer in (1, 2) else 1
+        x = b.op("Relu", b.op("Conv", x, w, bias, kernel_shape=[3], strides=[step],
+                              pads=[1, 1]))
+    out = helper.make_tensor_value_info(x, TensorProto.FLOAT, None)
+    graph = helper.make_graph(b.nodes, f"{name}_front_end", [], [out], b.inits)
+    b.nodes, b.inits = outer_nodes, outer_inits
+    return graph
+
+
+def vad(hidden: int = 128, features: int = 128, channels: int = 258, seed: int = 0,
+        cell: str = "lstm", opset: int = 17) -> onnx.ModelProto:
+    """A small silero-vad-like streaming model. Inputs: "input" (batch, samples) audio
+    chunk (512 samples at 16 kHz, 256 at 8 kHz), "state" (2, batch, hidden) the recurrent
+    state (h, c), "sr" an int64 scalar sample rate. An If on sr == 16000 picks the front
+    end (a strided Conv1d "STFT" and a Conv1d encoder, weights and strides per rate;
+    silero-vad's sizes by default);
+    time-averaged features go through one LSTM step from the given state, then a
+    ReLU -> 1x1 Conv1d -> Sigmoid head. Outputs "output" (batch, 1), the speech
+    probability, and "stateN" (2, batch, hidden), fed back as "state" on the next chunk.
+    cell="lstm" uses the LSTM operator; cell="gemm" spells the cell out with Gemm, Split,
+    Sigmoid, Tanh, Mul and Add, as exporters of a hand-written cell do."""
+    if cell not in ("lstm", "gemm"):
+        raise ValueError(f"zoo.vad: cell must be 'lstm' or 'gemm', got {cell!r}")
+    b = _Builder(seed)
+    is_16k = b.op("Equal", "sr", b.const(np.array(16000, np.int64)))
+    then_branch = _vad_front_end(b, "sr16k", 256, 128, features, channels)
+    else_branch = _vad_front_end(b, "sr8k", 128, 64, features, channels)
+    (frames,) = b.node("If", [is_16k], 1, then_branch=then_branch, else_branch=else_branch)
+    feat = b.op("ReduceMean", frames, axes=[2], keepdims=0)  # (batch, features)
+    h0 = b.op("Gather", "state", b.const(np.array(0, np.int64)), axis=0)  # (batch, hidden)
+    c0 = b.op("Gather", "state", b.const(np.array(1, np.int64)), axis=0)
+    w = b.weight((1, 4 * hidden, features), prefix="lstm_w")
+    r = b.weight((1, 4 * hidden, hidden), prefix="lstm_r")
+    bias = b.weight((1, 8 * hidden), scale=0.1, prefix="lstm_b")
+    zero = b.const(np.array([0], np.int64))
+    if cell == "lstm":
+        x = b.op("Unsqueeze", feat, zero)
+        _, y_h, y_c = b.node("LSTM", [x, w, r, bias, "", b.op("Unsqueeze", h0, zero),
+                                      b.op("Unsqueeze", c0, zero)], 3, hidden_size=hidden)
+        h = b.op("Squeeze", y_h, zero)
+        state = b.op("Concat", y_h, y_c, axis=0)
+    else:
+        w2, r2 = b.const(b.inits_array(w)[0]), b.const(b.inits_array(r)[0])
+        both = b.inits_array(bias)[0]
+        b.inits = [t for t in b.inits if t.name not in (w, r, bias)]
+        pre = b.op("Add", b.op("Gemm", feat, w2, b.const(both[:4 * hidden]), transB=1),
+                   b.op("Gemm", h0, r2, b.const(both[4 * hidden:]), transB=1))
+        i, o, f, g = b.node("Split", [pre, b.const(np.array([hidden] * 4, np.int64))], 4,
+                            axis=1)
+        c = b.op("Add", b.op("Mul", b.op("Sigmoid", f), c0),
+                 b.op("Mul", b.op("Sigmoid", i), b.op("Tanh", g)))
+        h = b.op("Mul", b.op("Sigmoid", o), b.op("Tanh", c))
+        state = b.op("Concat", b.op("Unsqueeze", h, zero), b.op("Unsqueeze", c, zero), axis=0)
+    b.nodes.append(helper.make_node("Identity", [state], ["stateN"], name="state_out"))
+    head_w = b.weight((1, hidden, 1), prefix="head_w")
+    head_b = b.const(np.zeros(1, np.float32), "head_b")
+    y = b.op("Unsqueeze", b.op("Relu", h), b.const(np.array([2], np.int64)))
+    y = b.op("Sigmoid", b.op("Conv", y, head_w, head_b, kernel_shape=[1]))
+    b.nodes.append(helper.make_node("Squeeze", [y, b.const(np.array([2], np.int64))],
+                                    ["output"], name="output"))
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", "samples"]),
+              helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "batch", hidden]),
+              helper.make_tensor_value_info("sr", TensorProto.INT64, [])]
+    outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 1]),
+               helper.make_tensor_value_info("stateN", TensorProto.FLOAT,
+                                             [2, "batch", hidden])]
+    return b.model(inputs, outputs, "vad", opset)
+
+
+def vad_inputs(steps: int = 4, batch: int = 1, sr: int = 16000, hidden: int = 128,
+               seed: int = 2) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Audio chunks for `steps` streaming calls (512 samples at 16 kHz, 256 at 8 kHz), a
+    zero initial state and the sample rate, for zoo.vad."""
+    rng = np.random.default_rng(seed)
+    samples = 512 if sr == 16000 else 256
+    chunks = [(0.3 * rng.standard_normal((batch, samples))).astype(np.float32)
+              for _ in range(steps)]
+    return chunks, np.zeros((2, batch, hidden), np.float32), np.array(sr, np.int64)

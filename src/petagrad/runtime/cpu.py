@@ -59,36 +59,46 @@ def runtime_source(name: str) -> str:
 
 class HostPool:
     """Freed host buffers kept for reuse, by size: a fresh large buffer costs a page fault
-    per 4 KiB on first touch, which dominates memory-bound kernels. Bounded in bytes; when
-    full, the buffers freed longest ago make room, so the pool follows the working set."""
+    per 4 KiB on first touch, which dominates memory-bound kernels, and a fresh small one
+    costs more than a tiny kernel's launch (NumPy allocation, alignment, the C pointer).
+    Entries are (array, pointer) pairs. Bounded in bytes; when full, the buffers freed
+    longest ago make room, so the pool follows the working set."""
+
+    SMALL_PER_SIZE = 64  # small buffers kept per size (they count for little in bytes)
 
     def __init__(self, limit_bytes: int = 1 << 30):
         self.limit = limit_bytes
         self.held = 0
-        self.free: OrderedDict[int, list[np.ndarray]] = OrderedDict()  # oldest size first
+        self.free: OrderedDict[int, list[tuple[np.ndarray, object]]] = OrderedDict()
 
-    def take(self, nbytes: int) -> np.ndarray | None:
+    def take(self, nbytes: int) -> tuple[np.ndarray, object] | None:
         bucket = self.free.get(nbytes)
         if not bucket:
             return None
         self.held -= nbytes
-        array = bucket.pop()
+        memory = bucket.pop()
         if not bucket:
             del self.free[nbytes]
-        return array
+        return memory
 
-    def give(self, array: np.ndarray) -> None:
+    def give(self, array: np.ndarray, pointer: object) -> None:
         nbytes = array.nbytes
-        if nbytes < 4096 or nbytes > self.limit:
+        if nbytes > self.limit:
+            return
+        bucket = self.free.get(nbytes)
+        if bucket is not None and nbytes < 4096 and len(bucket) >= self.SMALL_PER_SIZE:
             return
         while self.held + nbytes > self.limit:
-            size, bucket = next(iter(self.free.items()))
-            bucket.pop(0)
+            size, oldest = next(iter(self.free.items()))
+            oldest.pop(0)
             self.held -= size
-            if not bucket:
+            if not oldest:
                 del self.free[size]
-        self.free.setdefault(nbytes, []).append(array)
-        self.free.move_to_end(nbytes)
+        if bucket is None:
+            bucket = self.free[nbytes] = []
+        else:
+            self.free.move_to_end(nbytes)
+        bucket.append((array, pointer))
         self.held += nbytes
 
 
@@ -118,13 +128,15 @@ class HostBuffer:
 
     def __init__(self, nbytes: int):
         self.nbytes = nbytes
-        array = POOL.take(nbytes)
-        self.array = array if array is not None else _fresh_memory(nbytes)
-        self.pointer = _ffi.cast("void *", self.array.ctypes.data)
+        memory = POOL.take(nbytes)
+        if memory is None:
+            array = _fresh_memory(nbytes)
+            memory = (array, _ffi.cast("void *", array.ctypes.data))
+        self.array, self.pointer = memory
 
     def __del__(self) -> None:
         try:
-            POOL.give(self.array)
+            POOL.give(self.array, self.pointer)
         except (AttributeError, TypeError):  # interpreter exit: the module is torn down
             pass
 

@@ -99,6 +99,9 @@ def canonical_name(name: str) -> str:
 
 def get_device(name: str) -> Device:
     """The device instance for a name, created on first use."""
+    device = _instances.get(name)  # nodes carry canonical names: the common case
+    if device is not None:
+        return device
     name = canonical_name(name)
     device = _instances.get(name)
     if device is None:

@@ -29,10 +29,11 @@ from petagrad.ir.graph import Node, Step, apply_steps, contiguous
 from petagrad.ir.kernel import Expr, Kernel
 from petagrad.ir.ops import ELEMENTWISE, REDUCE, Op
 from petagrad.ir.view import View
+from petagrad.schedule.cache import cached_schedule
 from petagrad.dtypes import bool_, int64
 
 
-@dataclass
+@dataclass(slots=True)
 class ScheduleItem:
     """One step of a schedule: run `kernel` (or copy / allocate) to realize `output`."""
 
@@ -461,7 +462,12 @@ def _within(coord: Node, size: int) -> bool:
 
 
 def create_schedule(targets: list[Node]) -> list[ScheduleItem]:
-    """The ordered items that realize every target (VIEW targets realize their base)."""
+    """The ordered items that realize every target (VIEW targets realize their base);
+    looked up in the schedule cache by the graph's structure (schedule/cache.py)."""
+    return cached_schedule(targets, _schedule, ScheduleItem)
+
+
+def _schedule(targets: list[Node]) -> list[ScheduleItem]:
     scheduler = Scheduler(targets)
     for node in targets:
         scheduler.realize(node)

@@ -90,6 +90,35 @@ def conv_general(x: pg.Tensor, w: pg.Tensor, strides: Sequence[int],
     return pg.reshape(y, (n, o) + tuple(out))
 
 
+def _framed(nd: int, kernel: Sequence[int], strides: Sequence[int],
+            dilations: Sequence[int], groups: int) -> bool:
+    """A long 1-D kernel with a stride of the same order (an STFT-like Conv1d, 256 taps
+    every 128 samples): its windows are a few whole frames, far cheaper to gather than
+    one view per tap."""
+    return (nd == 1 and groups == 1 and dilations[0] == 1 and kernel[0] >= 16
+            and -(-kernel[0] // strides[0]) <= 8)
+
+
+def _framed_conv1d(x: pg.Tensor, w: pg.Tensor, bias: pg.Tensor | None, kernel: int,
+                   stride: int) -> pg.Tensor:
+    """Conv1d of a padded (N, C, L) by (O, C, K): the signal cut into frames of `stride`
+    samples, ceil(K / stride) consecutive frames joined per output position (then cut to
+    K taps), and one matmul with the flattened kernel."""
+    n, c, length = x.shape
+    o = w.shape[0]
+    out = (length - kernel) // stride + 1
+    joined = -(-kernel // stride)
+    need = (out + joined - 1) * stride
+    x = pg.pad(x, ((0, 0), (0, 0), (0, need - length))) if need > length else x[..., :need]
+    frames = pg.reshape(x, (n, c, out + joined - 1, stride))
+    windows = pg.concatenate([frames[:, :, j:j + out, :] for j in range(joined)], axis=-1)
+    windows = pg.permute_dims(windows[..., :kernel], (0, 2, 1, 3))  # (N, out, C, K)
+    patches = pg.reshape(windows, (n, out, c * kernel))
+    y = pg.matmul(patches, pg.permute_dims(pg.reshape(w, (o, c * kernel))))  # (N, out, O)
+    y = pg.permute_dims(y, (0, 2, 1))
+    return y if bias is None else y + pg.reshape(bias, (1, -1, 1))
+
+
 def convolve(x: pg.Tensor, w: pg.Tensor, bias: pg.Tensor | None, attrs: dict) -> pg.Tensor:
     nd = w.ndim - 2
     kernel = attrs.get("kernel_shape") or list(w.shape[2:])
@@ -97,11 +126,14 @@ def convolve(x: pg.Tensor, w: pg.Tensor, bias: pg.Tensor | None, attrs: dict) ->
     dilations = attrs.get("dilations") or [1] * nd
     groups = attrs.get("group", 1)
     pads = conv_pads(attrs, x.shape[2:], kernel, strides, dilations)
-    if nd in (1, 2) and all(b == e for b, e in pads):
+    if nd in (1, 2) and all(b == e for b, e in pads) and \
+            not _framed(nd, kernel, strides, dilations, groups):
         conv = F.conv1d if nd == 1 else F.conv2d
         return conv(x, w, bias, stride=tuple(strides), padding=tuple(b for b, _ in pads),
                     dilation=tuple(dilations), groups=groups)
     x = pad_spatial(x, pads)
+    if _framed(nd, kernel, strides, dilations, groups):
+        return _framed_conv1d(x, w, bias, kernel[0], strides[0])
     if nd in (1, 2):
         conv = F.conv1d if nd == 1 else F.conv2d
         return conv(x, w, bias, stride=tuple(strides), padding=0, dilation=tuple(dilations),

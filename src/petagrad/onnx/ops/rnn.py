@@ -1,10 +1,10 @@
 """ONNX operators: the recurrent layers RNN, GRU and LSTM.
 
-The input projection of every time step is one matmul up front; the recurrence is then
-unrolled over the (static) sequence length, one small matmul and a few fused elementwise
-kernels per step, which compile once and are reused by every step. Both directions,
-`sequence_lens` (finished sequences keep their state and emit zeros), initial states,
-peepholes, clipping and the activation attributes follow the ONNX spec.
+The input projection of every time step (with both biases) is one matmul up front; the
+recurrence is then unrolled over the (static) sequence length: an LSTM step is one small
+matmul and one elementwise kernel writing h and c together, compiled once and reused by
+every step. Both directions, `sequence_lens` (finished sequences keep their state and
+emit zeros), initial states, peepholes, clipping and the activation attributes follow the ONNX spec.
 Imports: numpy, petagrad (public API), petagrad.onnx.
 """
 from __future__ import annotations
@@ -96,16 +96,20 @@ class _Recurrence:
             t = pg.swapaxes(t, 0, 1)
         return t[d]
 
-    def projections(self, d: int) -> tuple[pg.Tensor, pg.Tensor, pg.Tensor | None,
-                                           pg.Tensor | None]:
-        """(x @ W^T + Wb for every step: (seq, batch, gates*hidden), R^T, Rb)."""
+    def projections(self, d: int, fold_rb: bool = False
+                    ) -> tuple[pg.Tensor, pg.Tensor, pg.Tensor | None, pg.Tensor | None]:
+        """(x @ W^T + Wb for every step: (seq, batch, gates*hidden), R^T, Rb). With
+        `fold_rb`, Rb is added up front too (and None is returned for it): each step's
+        pre-activation is then one matmul with an elementwise epilogue, one kernel."""
         w, r = self.w[d], self.r[d]
         xw = pg.matmul(self.x, pg.permute_dims(w))
         wb = rb = None
         if self.b is not None:
             size = self.gates * self.hidden
             wb, rb = self.b[d][:size], self.b[d][size:]
-            xw = xw + wb
+            xw = xw + (wb + rb if fold_rb else wb)
+            if fold_rb:
+                rb = None
         return xw, pg.permute_dims(r), wb, rb
 
     def order(self, d: int) -> list[int]:
@@ -149,7 +153,7 @@ def rnn(inputs: list, attrs: dict, ctx: OpContext) -> list:
     ys, finals = [], []
     for d in range(rec.directions):
         f = rec.fns[d][0]
-        xw, rt, _, rb = rec.projections(d)
+        xw, rt, _, rb = rec.projections(d, fold_rb=True)
         h = rec.initial(init, d)
         out = [None] * rec.steps
         for t in rec.order(d):
@@ -206,40 +210,85 @@ def gru(inputs: list, attrs: dict, ctx: OpContext) -> list:
 @register("LSTM")
 def lstm(inputs: list, attrs: dict, ctx: OpContext) -> list:
     rec = _Recurrence(inputs, attrs, ctx, 4, ["Sigmoid", "Tanh", "Tanh"])
+    per = 3
+    names = attrs.get("activations") or []
+    alphas, betas = attrs.get("activation_alpha") or [], attrs.get("activation_beta") or []
+    same = (names[:per] == names[per:2 * per] and not alphas and not betas) or not names
+    # the directions of a bidirectional layer are independent: with the same activations
+    # they run side by side, one batched matmul and one state kernel per step for both
+    groups = [list(range(rec.directions))] if same else [[d] for d in range(rec.directions)]
+    ys: list = [None] * rec.directions
+    finals: list = [None] * rec.directions
+    for dirs in groups:
+        for d, out, final in zip(dirs, *_lstm_lanes(rec, inputs, attrs, dirs)):
+            ys[d], finals[d] = out, final
+    return rec.finish(ys, finals)
+
+
+def _lstm_lanes(rec: _Recurrence, inputs: list, attrs: dict, dirs: list[int]
+                ) -> tuple[list, list]:
+    """Directions `dirs` of an LSTM stepped together: states (lanes, batch, hidden)."""
+    ctx = rec.ctx
     init_h = inputs[5] if len(inputs) > 5 else None
     init_c = inputs[6] if len(inputs) > 6 else None
     peep = ctx.tensor(inputs[7]) if len(inputs) > 7 and inputs[7] is not None else None
     input_forget = attrs.get("input_forget", 0)
-    ys, finals = [], []
-    for d in range(rec.directions):
-        f, g, act_h = rec.fns[d]
-        xw, rt, _, rb = rec.projections(d)
-        h, c = rec.initial(init_h, d), rec.initial(init_c, d)
-        p_i = p_o = p_f = None
-        if peep is not None:
-            p_i, p_o, p_f = (peep[d][k * rec.hidden:(k + 1) * rec.hidden] for k in range(3))
-        out = [None] * rec.steps
-        for t in rec.order(d):
-            pre = xw[t] + pg.matmul(h, rt)
-            if rb is not None:
-                pre = pre + rb
-            i_pre, o_pre, f_pre, c_pre = (rec.gate(pre, k) for k in range(4))
+    f, g, act_h = rec.fns[dirs[0]]
+    projected = [rec.projections(d, fold_rb=True) for d in dirs]
+    orders = [rec.order(d) for d in dirs]
+    names = [n.lower() for n in attrs.get("activations") or []]
+    standard = (all(n == d for n, d in zip(names, ["sigmoid", "tanh", "tanh"] * 2))
+                and not attrs.get("activation_alpha") and not attrs.get("activation_beta"))
+    gates_at_once = standard and peep is None and not input_forget
+    if gates_at_once:
+        # sigmoid(x) = tanh(x / 2) / 2 + 1 / 2: the four gates (i, o, f sigmoid, c tanh) are
+        # one tanh of the scaled pre-activation, one kernel without a select per gate
+        half = np.full(3 * rec.hidden, 0.5)
+        dtype = rec.x.dtype.np
+        scale = ctx.tensor(np.concatenate([half, np.ones(rec.hidden)]).astype(dtype))
+        shift = ctx.tensor(np.concatenate([half, np.zeros(rec.hidden)]).astype(dtype))
+    # each lane's projections in the order it steps (a backward lane's reversed) and the
+    # stacked recurrent weights, computed once: a step then reads plain slices of them (a
+    # stack per step would make every step's kernel evaluate all the lanes)
+    xw = pg.stack([p[0] if order[0] == 0 else pg.flip(p[0], axis=0)
+                   for p, order in zip(projected, orders)]).realize()  # (lanes, seq, ...)
+    rt = pg.stack([p[1] for p in projected]).realize()  # (lanes, hidden, 4 * hidden)
+    h = pg.stack([rec.initial(init_h, d) for d in dirs])
+    c = pg.stack([rec.initial(init_c, d) for d in dirs])
+    p_i = p_o = p_f = None
+    if peep is not None:
+        p_i, p_o, p_f = (pg.stack([peep[d][k * rec.hidden:(k + 1) * rec.hidden]
+                                   for d in dirs]).reshape(len(dirs), 1, rec.hidden)
+                         for k in range(3))
+    outs: list[list] = [[None] * rec.steps for _ in dirs]
+    for k in range(rec.steps):
+        times = [order[k] for order in orders]
+        pre = xw[:, k] + pg.matmul(h, rt)
+        if gates_at_once:
+            act = (pg.tanh(rec.clipped(pre) * scale) * scale + shift).realize()
+            i, o, forget, cand = (rec.gate(act, j) for j in range(4))
+            cell = forget * c + i * cand
+            new_h = o * pg.tanh(cell)
+        else:
+            i_pre, o_pre, f_pre, c_pre = (rec.gate(pre, j) for j in range(4))
             if p_i is not None:
                 i_pre = i_pre + p_i * c
                 f_pre = f_pre + p_f * c
             i = f(rec.clipped(i_pre))
-            forget = f(rec.clipped(f_pre))
-            if input_forget:
-                forget = 1.0 - i
+            forget = 1.0 - i if input_forget else f(rec.clipped(f_pre))
             cell = forget * c + i * g(rec.clipped(c_pre))
             if p_o is not None:
                 o_pre = o_pre + p_o * cell
-            o = f(rec.clipped(o_pre))
-            new_h = o * act_h(cell)
-            alive = rec.alive(t)
-            h = _step_mask(alive, new_h, h)
-            c = _step_mask(alive, cell, c)
-            out[t] = _emit(alive, h)
-        ys.append(out)
-        finals.append([h, c])
-    return rec.finish(ys, finals)
+            new_h = f(rec.clipped(o_pre)) * act_h(cell)
+        alive = None
+        if rec.lengths is not None:  # (lanes, batch, 1), on the host
+            alive = ctx.tensor(np.stack([(t < rec.lengths).reshape(-1, 1) for t in times]))
+        # h and c computed by one kernel (stacked), not two that each recompute the
+        # gates: a step is then the matmul (with the bias epilogue) and this kernel
+        # (computed now: left lazy, the last step would be fused into, and evaluated for
+        # every element of, the kernel stacking Y)
+        state = pg.stack([_step_mask(alive, new_h, h), _step_mask(alive, cell, c)]).realize()
+        h, c = state[0], state[1]
+        for lane, t in enumerate(times):
+            outs[lane][t] = _emit(None if alive is None else alive[lane], h[lane])
+    return outs, [[h[lane], c[lane]] for lane in range(len(dirs))]
