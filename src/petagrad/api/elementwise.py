@@ -550,7 +550,8 @@ def tanh(x: Operand, /) -> Tensor:
     if x.dtype.is_complex:
         from petagrad.api import complex_math as CM
         return CM.tanh(x)
-    e = exp(multiply(absolute(x), -2.0))
+    magnitude_x = absolute(x)
+    e = exp(multiply(magnitude_x, -2.0))
     magnitude = true_divide(subtract(1.0, e), add(e, 1.0))
     large = where(less(x, 0), negative(magnitude), magnitude)
     # near 0, 1 - e cancels: use the Taylor series there (relative error < 1e-12 there)
@@ -559,7 +560,7 @@ def tanh(x: Operand, /) -> Tensor:
     for coefficient in (-17 / 315, 2 / 15, -1 / 3, 1.0):
         series = add(multiply(x2, series), coefficient)
     series = multiply(x, series)
-    return where(less(absolute(x), 0.1), series, large)
+    return where(less(magnitude_x, 0.1), series, large)
 
 
 def relu(x: Operand) -> Tensor:

@@ -102,7 +102,14 @@ def buffer_node(buffer: Any, dtype: DType, shape: Shape, device: str) -> Node:
 def const(value: Any, dtype: DType, shape: Shape, device: str) -> Node:
     """A scalar broadcast to `shape`: one CONST of shape () expanded, so it costs nothing."""
     scalar = Node(Op.CONST, dtype, (), (), device, arg=value)
-    return movement(movement(scalar, Op.RESHAPE, (1,) * len(shape)), Op.EXPAND, tuple(shape))
+    shape = tuple(shape)
+    if not shape:
+        return scalar
+    # the view movement(movement(scalar, RESHAPE, ones), EXPAND, shape) composes, made in
+    # one step: constants are a third of the nodes an eager expression builds
+    ones = (1,) * len(shape)
+    return Node(Op.VIEW, dtype, shape, (scalar,), device, view=View(shape, (0,) * len(shape)),
+                steps=((Op.RESHAPE, ones), (Op.EXPAND, shape)))
 
 
 def arange_index(n: int, dtype: DType, device: str) -> Node:

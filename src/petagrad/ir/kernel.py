@@ -96,6 +96,7 @@ _INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDiction
 
 
 _EXACT_TYPES = frozenset((type(None), int, bool, str))
+_DOUBLE = struct.Struct("<d")
 
 
 def _arg_key(arg: Any) -> Any:
@@ -110,6 +111,8 @@ def _arg_key(arg: Any) -> Any:
         return (kind, arg)
     if kind is tuple:
         return (tuple, tuple(_arg_key(a) for a in arg))
+    if kind is float:
+        return (float, _DOUBLE.pack(arg))
     if isinstance(arg, numbers.Real) and not isinstance(arg, numbers.Integral):
         return (type(arg), struct.pack("<d", float(arg)))
     if isinstance(arg, numbers.Complex):  # by the bits of both parts, for the same reasons

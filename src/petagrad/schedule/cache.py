@@ -12,7 +12,8 @@ entry exactly when they are equal node for node, so a collision is impossible by
 construction (no truncated hash). Nodes are numbered in a fixed walk order and every edge
 names its source by number, which also captures sharing (the same node read twice) and
 distinguishes it from two equal nodes. Realized buffers enter only by dtype, shape and
-device. The cache is an LRU bounded by entry count (setting `schedule_cache`), so a loop
+device. A VIEW enters by its movement steps: its View is a function of them and of its
+base's shape (graph.movement composes it so), and tuples of ints hash far faster. The cache is an LRU bounded by entry count (setting `schedule_cache`), so a loop
 over many distinct shapes keeps memory flat.
 Imports: petagrad.config, petagrad.ir.
 """
@@ -76,7 +77,7 @@ def structure(targets: list[Node]) -> tuple[tuple, list[Node]]:
             number[id(node)] = len(nodes)
             nodes.append(node)
             tokens.append((node.op._name_, node.dtype.name, node.shape, node.device,
-                           _arg_key(node.arg), node.view, node.steps,
+                           _arg_key(node.arg), node.steps,
                            tuple([number[id(s)] for s in node.srcs])))
     return (tuple(tokens), tuple([number[id(t)] for t in targets])), nodes
 
