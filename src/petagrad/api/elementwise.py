@@ -28,8 +28,25 @@ LOG2_E = 1.4426950408889634
 LN_2 = 0.6931471805599453
 
 
+_BROADCASTS: dict[tuple, tuple[int, ...]] = {}
+
+
 def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    """NumPy broadcasting of shapes; ShapeError naming them when they do not broadcast."""
+    """NumPy broadcasting of shapes; ShapeError naming them when they do not broadcast.
+    Memoised for tuple shapes (eager code repeats a few; errors are never stored)."""
+    try:
+        return _BROADCASTS[shapes]
+    except (KeyError, TypeError):  # TypeError: a list among the shapes (unhashable)
+        pass
+    out = _broadcast_shapes(shapes)
+    if all(type(s) is tuple for s in shapes):
+        if len(_BROADCASTS) >= _SIGNATURE_LIMIT:
+            _BROADCASTS.clear()
+        _BROADCASTS[shapes] = out
+    return out
+
+
+def _broadcast_shapes(shapes: tuple) -> tuple[int, ...]:
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for d in range(ndim):
@@ -770,6 +787,11 @@ def isfinite(x: Operand, /) -> Tensor:
 
 def where(condition: Operand, a: Operand, b: Operand) -> Tensor:
     """a where condition is true, else b (broadcast together; a and b promoted)."""
+    if isinstance(condition, Tensor) and isinstance(a, Tensor) and isinstance(b, Tensor) \
+            and condition.dtype is dtypes.bool_ and a.dtype is b.dtype \
+            and condition.shape == a.shape == b.shape:  # the common case, as below
+        check_same_device("where", [condition, a, b])
+        return P.elementwise(Op.WHERE, a.dtype, condition, a, b)
     like = next((v for v in (a, b) if isinstance(v, Tensor)), None)
     cond = as_tensor(condition, like=like)  # a non-tensor condition joins a's or b's device
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):

@@ -21,6 +21,7 @@ import sys
 from typing import Any, Optional
 
 from petagrad.dtypes import DType
+from petagrad.ir.kernel import _arg_key
 from petagrad.ir.ops import BINARY, REDUCE, TERNARY, UNARY, Op
 from petagrad.ir.view import Shape, View
 
@@ -99,17 +100,39 @@ def buffer_node(buffer: Any, dtype: DType, shape: Shape, device: str) -> Node:
     return node
 
 
+# Constant nodes by (value bits, dtype, shape, device): eager code makes the same few again
+# and again (x * 0.5, where(c, x, 0)), and two nodes plus a View per constant were a third
+# of an expression's build time. Bounded by clearing.
+_CONSTS: dict[tuple, Node] = {}
+_CONST_LIMIT = 4096
+
+
 def const(value: Any, dtype: DType, shape: Shape, device: str) -> Node:
     """A scalar broadcast to `shape`: one CONST of shape () expanded, so it costs nothing."""
-    scalar = Node(Op.CONST, dtype, (), (), device, arg=value)
     shape = tuple(shape)
+    key = (_arg_key(value), dtype.name, shape, device)
+    try:
+        found = _CONSTS.get(key)
+    except TypeError:  # an unhashable value: nothing to share
+        found, key = None, None
+    # shared: nodes are immutable until realized, and a realized one is not reused
+    if found is not None and found.base.op is Op.CONST:
+        return found
+    if len(_CONSTS) >= _CONST_LIMIT:
+        _CONSTS.clear()
+    scalar = Node(Op.CONST, dtype, (), (), device, arg=value)
     if not shape:
+        if key is not None:
+            _CONSTS[key] = scalar
         return scalar
     # the view movement(movement(scalar, RESHAPE, ones), EXPAND, shape) composes, made in
     # one step: constants are a third of the nodes an eager expression builds
     ones = (1,) * len(shape)
-    return Node(Op.VIEW, dtype, shape, (scalar,), device, view=View(shape, (0,) * len(shape)),
+    node = Node(Op.VIEW, dtype, shape, (scalar,), device, view=View(shape, (0,) * len(shape)),
                 steps=((Op.RESHAPE, ones), (Op.EXPAND, shape)))
+    if key is not None:
+        _CONSTS[key] = node
+    return node
 
 
 def arange_index(n: int, dtype: DType, device: str) -> Node:
