@@ -218,6 +218,10 @@ CASES: list[Case] = [
          ("(2, 3)", "(3, 3)"), lambda: np.broadcast_to(n32(2, 3), (3, 3))),
     Case("broadcast_to-float", lambda: pg.broadcast_to(f32(3), (2.0, 3)), TypeError,
          ("float",), lambda: np.broadcast_to(n32(3), (2.0, 3))),
+    Case("assign_all", lambda: pg.assign_all([f32(2, 3)], [f32(3, 3)]), ValueError,
+         ("(3, 3)", "(2, 3)")),
+    Case("assign_all-twice", lambda: (lambda t: pg.assign_all([t, t], [f32(2), f32(2)]))(
+        f32(2)), ValueError, ("same tensor",)),
     Case("broadcast_shapes", lambda: pg.broadcast_shapes((2, 3), (4,)), ValueError,
          ("(2, 3)", "(4,)"), lambda: np.broadcast_shapes((2, 3), (4,))),
     Case("broadcast_arrays", lambda: pg.broadcast_arrays(f32(2), f32(3)), ValueError,
@@ -578,7 +582,7 @@ def _public_functions() -> list[str]:
 
 
 # public callables with no misuse of their own to test: no arguments, or only a function
-WITHOUT_MISUSE = {"kernel_count", "attach_methods", "jit", "realize", "Context"}
+WITHOUT_MISUSE = {"kernel_count", "jit", "realize", "Context"}
 
 
 def test_every_public_function_has_a_case() -> None:

@@ -56,6 +56,7 @@ from petagrad.errors import (AxisError, CompileError, DeviceError, DeviceMemoryE
 from petagrad.random import manual_seed, normal, rand, randint, randn, uniform
 from petagrad.api.dlpack import from_dlpack  # NumPy interop: DLPack, namespace info, closeness
 from petagrad.api.namespace import allclose, array, array_equal, isclose
+from petagrad.api.inplace import assign_all  # batched in-place writes (optimizers)
 from petagrad.api.namespace import array_namespace_info as __array_namespace_info__
 from petagrad.api.numpy_dispatch import NumPyFallbackWarning
 

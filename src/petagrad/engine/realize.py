@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -156,6 +156,65 @@ def assign(target: Node, value: Node) -> None:
     run_item(last)
     copy = create_schedule([contiguous(value)])[-1]
     run_item(copy, output=target.buffer)
+
+
+def assign_all(targets: list[Node], values: list[Node], also: Sequence[Node] = ()) -> None:
+    """Write every `values[i]` into `targets[i]`'s existing buffer, as one simultaneous
+    assignment: all values are computed in ONE schedule from the old contents of every
+    target, then land in the targets' buffers (identities kept, for the step JIT).
+
+    A value's kernel writes straight into its target when it reads the target only at the
+    element it writes and no later item of the schedule reads the target's old buffer;
+    otherwise it computes into a temporary that is copied in after every item has run.
+    Targets must be realized BUFFER nodes with distinct buffers (checked by the caller).
+    `also` are nodes realized in the same schedule, from the old state too.
+    """
+    values = [contiguous(v) if v.op is Op.VIEW or v.realized else v for v in values]
+    pending = [n for n in also if not n.base.realized]
+    if not values and not pending:
+        return
+    items = create_schedule(values + pending)
+    producer = {id(item.output): k for k, item in enumerate(items)}
+    last_read: dict[int, int] = {}  # buffer id -> last item reading it
+    for k, item in enumerate(items):
+        for n in item.inputs:
+            if n.realized:
+                last_read[id(n.buffer)] = k
+    in_place: dict[int, Any] = {}  # item index -> the target buffer it writes into
+    copies: list[tuple[Node, Node]] = []
+    for target, value in zip(targets, values):
+        k = producer.get(id(value), -1)
+        if (k >= 0 and k not in in_place and items[k].kind == "kernel"
+                and last_read.get(id(target.buffer), -1) <= k
+                and _in_place_cached(items[k], target)):
+            in_place[k] = target.buffer
+        else:
+            copies.append((target, value))
+    for k, item in enumerate(items):
+        run_item(item, output=in_place.get(k))
+    for target, value in copies:  # every old value has been read: plain copies now
+        if not value.base.realized:
+            realize([value])
+        run_item(create_schedule([contiguous(value)])[-1], output=target.buffer)
+
+
+_IN_PLACE: dict[tuple, tuple[Any, bool]] = {}  # (kernel id, target input slots) -> verdict
+
+
+def _in_place_cached(item: ScheduleItem, target: Node) -> bool:
+    """`_writes_in_place_safely`, remembered per kernel (the schedule cache hands the same
+    kernel back every step) and per set of input slots that hold the target."""
+    slots = tuple(i for i, n in enumerate(item.inputs)
+                  if n.realized and n.buffer is target.buffer)
+    key = (id(item.kernel), slots)
+    found = _IN_PLACE.get(key)
+    if found is not None and found[0] is item.kernel:
+        return found[1]
+    verdict = _writes_in_place_safely(item, target)
+    if len(_IN_PLACE) > 4096:
+        _IN_PLACE.clear()
+    _IN_PLACE[key] = (item.kernel, verdict)
+    return verdict
 
 
 def _writes_in_place_safely(item: ScheduleItem, target: Node) -> bool:

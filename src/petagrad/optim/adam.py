@@ -3,7 +3,8 @@ following the update rules of Kingma & Ba and Loshchilov & Hutter as PyTorch sta
 
 Kernels per parameter and step: 3 (first moment, second moment, parameter; 4 with
 AMSGrad), plus one per group for the step counter `[t, beta1**t, beta2**t]`, from which the
-parameter kernel reads its bias corrections. Imports: the public petagrad API.
+parameter kernel reads its bias corrections; all in one `assign_all` per step.
+Imports: the public petagrad API.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class Adam(Optimizer):
         return state
 
     def _update(self, p: Tensor, grad: Tensor, group: ParamGroup, state: dict[str, Any],
-                counter: _Counter | None) -> None:
+                counter: _Counter | None) -> list[tuple[Tensor, Tensor]]:
         if counter is None:
             raise RuntimeError("internal error: Adam stepped without a step counter")
         beta1, beta2 = group["betas"]
@@ -59,23 +60,35 @@ class Adam(Optimizer):
         if weight_decay != 0 and not self.decoupled:
             g = g + weight_decay * p
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        # state first, each in place in one kernel; the parameter's kernel then reads the
-        # new moments instead of recomputing them
-        exp_avg.assign(beta1 * exp_avg + (1 - beta1) * g)
-        exp_avg_sq.assign(beta2 * exp_avg_sq + (1 - beta2) * (g * g))
-        second = exp_avg_sq
+        # lazy new moments: they are written in the same assign_all as the parameter, whose
+        # kernel reads them once realized instead of recomputing them
+        new_avg = beta1 * exp_avg + (1 - beta1) * g
+        new_sq = beta2 * exp_avg_sq + (1 - beta2) * (g * g)
+        writes = [(exp_avg, new_avg), (exp_avg_sq, new_sq)]
+        second = new_sq
         if group["amsgrad"]:
-            second = state["max_exp_avg_sq"]
-            second.assign(pg.maximum(second, exp_avg_sq))
-        # scalars in float64, cast once: like PyTorch's Python-float step size
-        lr = group.lr_tensor(p.device)
-        step_size = (lr / (1 - counter.power(1))).astype(p.dtype)
-        correction2 = pg.sqrt(1 - counter.power(2)).astype(p.dtype)
-        denom = pg.sqrt(second) / correction2 + eps
+            second = pg.maximum(state["max_exp_avg_sq"], new_sq)
+            writes.append((state["max_exp_avg_sq"], second))
+        scalars = self._scalars(group, p, f"adam{id(counter)}",
+                                lambda: self._group_scalars(group, p, counter))
+        denom = pg.sqrt(second) / scalars["correction2"] + eps
         base = p
-        if weight_decay != 0 and self.decoupled:
-            base = p * (1 - lr * weight_decay).astype(p.dtype)
-        p.assign(base - step_size * (exp_avg / denom))
+        if "decay" in scalars:
+            base = p * scalars["decay"]
+        # + (-step size) * x: bitwise what p - step size * x gives, one node fewer per param
+        writes.append((p, base + scalars["neg_step_size"] * (new_avg / denom)))
+        return writes
+
+    def _group_scalars(self, group: ParamGroup, p: Tensor, counter: _Counter
+                       ) -> dict[str, Tensor]:
+        """0-d values shared by the group's parameters: computed in float64 and cast once,
+        like PyTorch's Python-float step size."""
+        lr = group.lr_tensor(p.device)
+        scalars = {"neg_step_size": (-(lr / (1 - counter.new_power(1)))).astype(p.dtype),
+                   "correction2": pg.sqrt(1 - counter.new_power(2)).astype(p.dtype)}
+        if group["weight_decay"] != 0 and self.decoupled:
+            scalars["decay"] = (1 - lr * group["weight_decay"]).astype(p.dtype)
+        return scalars
 
 
 class AdamW(Adam):

@@ -9,8 +9,11 @@ shapes three choices made here:
   the group's "lr" float changes. Step counts live in a small per-group "counter" tensor.
 - State is created on the host (zeros uploaded), which launches no kernel, so the first
   step launches the same kernels as every later one (the JIT compares the first two calls).
-- Each new value is assigned in dependency order (state first, the parameter last, reading
-  the new state), so every update is one in-place kernel and nothing is computed twice.
+- A whole step is one `petagrad.assign_all`: the new state, step counters and parameters
+  of every group are lazy values written at once (one schedule, one graph walk). A
+  parameter's value is built from its lazy new state, which the schedule realizes once
+  (it is assigned too), so every update is one in-place kernel and nothing is computed
+  twice. Subclasses' `_update` returns its (target, value) pairs instead of assigning.
 
 The counter of a group is one float64 vector `[t, c_1**t, c_2**t, ...]` (t = steps taken,
 c_i = per-optimizer bases such as Adam's betas). Its update `s * [1, c_1, ...] + [1, 0, ...]`
@@ -114,12 +117,13 @@ class ParamGroup(dict):
 class _Counter:
     """A step counter `[t, c_1**t, ...]` shared by the parameters stepped together."""
 
-    __slots__ = ("bases", "tensor", "users")
+    __slots__ = ("bases", "tensor", "users", "new")
 
     def __init__(self, tensor: Tensor, bases: tuple[float, ...], users: int):
         self.tensor = tensor
         self.bases = bases
         self.users = users
+        self.new: Tensor | None = None  # during a step: the lazy advanced counter
 
     @classmethod
     def create(cls, step: float, bases: tuple[float, ...], device: str, users: int
@@ -135,8 +139,20 @@ class _Counter:
         """c_i ** t (i counts from 1), a live 0-d view."""
         return self.tensor[i]
 
-    def advance(self, factors: Tensor, offsets: Tensor) -> None:
-        self.tensor.assign(self.tensor * factors + offsets)
+    def advance(self, factors: Tensor, offsets: Tensor) -> tuple[Tensor, Tensor]:
+        """Set `new` to the advanced counter (lazy) and return the write to make."""
+        self.new = self.tensor * factors + offsets
+        return self.tensor, self.new
+
+    def new_step(self) -> Tensor:
+        """t after this step (lazy, 0-d): what an update reads, as it is written with it."""
+        assert self.new is not None, "internal error: counter read before advance"
+        return self.new[0]
+
+    def new_power(self, i: int) -> Tensor:
+        """c_i ** t after this step (lazy, 0-d)."""
+        assert self.new is not None, "internal error: counter read before advance"
+        return self.new[i]
 
     def split(self, users: int) -> _Counter:
         """A copy for `users` of this counter's users, which now step without the others."""
@@ -170,7 +186,8 @@ class Optimizer:
     """Base class: parameter groups, state, zero_grad, step, state_dict.
 
     Subclasses define `_validate(group)`, `_init_state(p, group)`, `_update(p, grad, group,
-    state, counter)` and, when their update needs the step count, `_counter_bases(group)`.
+    state, counter)` (returning the (target, lazy value) writes, which read the counter's
+    `new_step`/`new_power`) and, when the update needs the step count, `_counter_bases`.
     """
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]):
@@ -182,6 +199,7 @@ class Optimizer:
         # change that needs one, such as dampening) starts at step 1, not 0
         self._stepped: set[int] = set()
         self._counter_constants: dict[tuple, tuple[Tensor, Tensor]] = {}
+        self._step_scalars: dict[tuple, Any] = {}  # see _scalars
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             "Tensors or dicts, but got petagrad.Tensor")
@@ -284,36 +302,64 @@ class Optimizer:
                     grads.append(p.grad)
             if isinstance(loss, Tensor):
                 grads.append(loss)
-            # one schedule for every lazy gradient (and the closure's loss), before any
-            # parameter changes: a lazy value reading a parameter must see its old value
-            pg.realize(*grads)
-            for group in self.param_groups:
-                active = [p for p in group["params"] if p.grad is not None]
-                if not active:
-                    continue
-                group.sync_lr()
-                for p in active:
-                    if p not in self.state:
-                        self.state[p] = self._init_state(p, group)
-                counters = self._advance_counters(group, active)
-                for p in active:
-                    self._update(p, p.grad, group, self.state[p], counters.get(id(p)))
-                self._stepped.update(id(p) for p in active)
+            # the lazy gradients (and the closure's loss) are realized in the step's one
+            # schedule, from the parameters' old values (assign_all's `realize`)
+            self._step_scalars = {}
+            try:
+                self._step_all(grads)
+            finally:
+                self._step_scalars = {}
+                for counter in self._counters.values():
+                    counter.new = None
         return loss
+
+    def _step_all(self, grads: list[Tensor]) -> None:
+        """Build every group's writes, then make them in one `assign_all`."""
+        writes: list[tuple[Tensor, Tensor]] = []
+        stepped: list[Tensor] = []
+        for group in self.param_groups:
+            active = [p for p in group["params"] if p.grad is not None]
+            if not active:
+                continue
+            group.sync_lr()
+            for p in active:
+                if p not in self.state:
+                    self.state[p] = self._init_state(p, group)
+            counters = self._advance_counters(group, active, writes)
+            for p in active:
+                writes.extend(self._update(p, p.grad, group, self.state[p],
+                                           counters.get(id(p))))
+            stepped.extend(active)
+        # every group's state, counters and parameters in one schedule
+        pg.assign_all([t for t, _ in writes], [v for _, v in writes], realize=grads)
+        self._stepped.update(id(p) for p in stepped)
 
     def _init_state(self, p: Tensor, group: ParamGroup) -> dict[str, Any]:
         return {}
 
     def _update(self, p: Tensor, grad: Tensor, group: ParamGroup, state: dict[str, Any],
-                counter: _Counter | None) -> None:
+                counter: _Counter | None) -> list[tuple[Tensor, Tensor]]:
         raise NotImplementedError
+
+    def _scalars(self, group: ParamGroup, like: Tensor, key: str,
+                 make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Per-step scalars shared by a group's parameters of one device and dtype (built
+        once per step, so the step's graph holds one node for each, not one per
+        parameter). `make` builds them; the cache lives for one step."""
+        cache = self._step_scalars
+        full = (id(group), key, like.device, like.dtype.name)
+        found = cache.get(full)
+        if found is None:
+            found = cache[full] = make()
+        return found
 
     def _counter_bases(self, group: dict[str, Any]) -> tuple[float, ...] | None:
         """The bases c_i whose powers c_i**t the update needs; None: no step count."""
         return None
 
     # -- step counters -------------------------------------------------------------------
-    def _advance_counters(self, group: ParamGroup, active: list[Tensor]) -> dict[int, _Counter]:
+    def _advance_counters(self, group: ParamGroup, active: list[Tensor],
+                          writes: list[tuple[Tensor, Tensor]]) -> dict[int, _Counter]:
         bases = self._counter_bases(group)
         if bases is None:
             return {}
@@ -338,8 +384,9 @@ class Optimizer:
                     self._attach(p, counter)
             if counter.bases != bases:
                 counter.rebase(bases)
-            factors, offsets = self._counter_constant(bases, counter.tensor)
-            counter.advance(factors, offsets)
+            if counter.new is None:  # advanced once per step, even if shared
+                factors, offsets = self._counter_constant(bases, counter.tensor)
+                writes.append(counter.advance(factors, offsets))
             for p in params:
                 result[id(p)] = counter
         return result

@@ -42,23 +42,27 @@ class RMSprop(Optimizer):
         return state
 
     def _update(self, p: Tensor, grad: Tensor, group: ParamGroup, state: dict[str, Any],
-                counter: _Counter | None) -> None:
+                counter: _Counter | None) -> list[tuple[Tensor, Tensor]]:
         alpha, eps = group["alpha"], group["eps"]
         g = -grad if group["maximize"] else grad
         if group["weight_decay"] != 0:
             g = g + group["weight_decay"] * p
         square_avg = state["square_avg"]
-        square_avg.assign(alpha * square_avg + (1 - alpha) * (g * g))
+        new_sq = alpha * square_avg + (1 - alpha) * (g * g)
+        writes = [(square_avg, new_sq)]  # lazy new state: the parameter's value reads it
         if group["centered"]:
             grad_avg = state["grad_avg"]
-            grad_avg.assign(alpha * grad_avg + (1 - alpha) * g)
-            avg = pg.sqrt(square_avg - grad_avg * grad_avg) + eps
+            new_avg = alpha * grad_avg + (1 - alpha) * g
+            writes.append((grad_avg, new_avg))
+            avg = pg.sqrt(new_sq - new_avg * new_avg) + eps
         else:
-            avg = pg.sqrt(square_avg) + eps
-        lr = group.lr_tensor(p.device).astype(p.dtype)
+            avg = pg.sqrt(new_sq) + eps
+        lr = self._scalars(group, p, "lr",
+                           lambda: {"lr": group.lr_tensor(p.device).astype(p.dtype)})["lr"]
         if group["momentum"] > 0:
             buf = state["momentum_buffer"]
-            buf.assign(group["momentum"] * buf + g / avg)
-            p.assign(p - lr * buf)
+            new_buf = group["momentum"] * buf + g / avg
+            writes += [(buf, new_buf), (p, p - lr * new_buf)]
         else:
-            p.assign(p - lr * (g / avg))
+            writes.append((p, p - lr * (g / avg)))
+        return writes

@@ -1,7 +1,7 @@
 """Optimizers layer: stochastic gradient descent with momentum, dampening, Nesterov and
 weight decay, with PyTorch's semantics (the momentum buffer starts as the first gradient).
 
-Kernels per parameter and step: 1 without momentum, 2 with (buffer, then parameter). With
+Kernels per parameter and step (all in one `assign_all`): 1 without momentum, 2 with. With
 dampening the first step differs (buffer = gradient, undamped), which needs the step
 count: one more tiny kernel per group and step. Imports: the public petagrad API.
 """
@@ -44,19 +44,22 @@ class SGD(Optimizer):
         return {"momentum_buffer": zeros_state(p)} if group["momentum"] != 0 else {}
 
     def _update(self, p: Tensor, grad: Tensor, group: ParamGroup, state: dict[str, Any],
-                counter: _Counter | None) -> None:
+                counter: _Counter | None) -> list[tuple[Tensor, Tensor]]:
         momentum, dampening = group["momentum"], group["dampening"]
         weight_decay = group["weight_decay"]
         g = -grad if group["maximize"] else grad
         if weight_decay != 0:
             g = g + weight_decay * p
         direction = g
+        writes = []
         if momentum != 0:
             buf = state["momentum_buffer"]
             averaged = momentum * buf + (1 - dampening) * g
             if counter is not None:
-                averaged = pg.where(counter.step_view() == 1, g, averaged)
-            buf.assign(averaged)
-            direction = g + momentum * buf if group["nesterov"] else buf
-        lr = group.lr_tensor(p.device).astype(p.dtype)
-        p.assign(p - lr * direction)
+                averaged = pg.where(counter.new_step() == 1, g, averaged)
+            writes.append((buf, averaged))  # lazy: the parameter's value reads it
+            direction = g + momentum * averaged if group["nesterov"] else averaged
+        lr = self._scalars(group, p, "lr",
+                           lambda: {"lr": group.lr_tensor(p.device).astype(p.dtype)})["lr"]
+        writes.append((p, p - lr * direction))
+        return writes
