@@ -18,7 +18,8 @@ from typing import Any, Callable, Optional, Sequence
 from petagrad.api import elementwise as E
 from petagrad.api import primitive as P
 from petagrad.api.reduction import arange_index
-from petagrad.ir.ops import Op
+from petagrad.engine import realize as engine
+from petagrad.ir.ops import REDUCE, Op
 from petagrad.tensor import Tensor
 
 _enabled = [True]
@@ -328,9 +329,11 @@ def _accumulate(grads: dict[int, Tensor], tensor: Tensor, grad: Tensor) -> None:
 
 
 def compute_gradients(outputs: Sequence[Tensor], seeds: Sequence[Tensor],
-                      retain_graph: bool = False) -> dict[int, tuple[Tensor, Tensor]]:
+                      retain_graph: bool = False, order: Optional[list[Tensor]] = None
+                      ) -> dict[int, tuple[Tensor, Tensor]]:
     """Gradients of outputs (seeded) w.r.t. every tensor in their graph: id -> (t, grad)."""
-    order = _topological(outputs)
+    if order is None:
+        order = _topological(outputs)
     grads: dict[int, Tensor] = {}
     tensors: dict[int, Tensor] = {}
     for out, seed in zip(outputs, seeds):
@@ -377,9 +380,13 @@ def backward(output: Tensor, gradient: Optional[Tensor] = None,
                            "its computation has requires_grad=True")
     seed = _seed(output, gradient)
     # compute the output now, so reading it after an optimizer step updates the
-    # parameters in place still shows the value it had when backward() was called
-    output.realize()
-    results = compute_gradients([output], [seed], retain_graph)
+    # parameters in place still shows the value it had when backward() was called; with it,
+    # in the same schedule, the forward reduces (matmuls, norms) its gradient graph reads:
+    # realizing the output alone fused them into its kernels, and backward ran them again
+    order = _topological([output])
+    reduces = [t.node for t in order if t.node.op in REDUCE]
+    engine.realize([output.node] + reduces)
+    results = compute_gradients([output], [seed], retain_graph, order)
     for tensor, grad in results.values():
         if tensor._ctx is None and tensor.requires_grad:
             tensor.grad = grad if tensor.grad is None else E.add(tensor.grad, grad)

@@ -19,7 +19,19 @@ from petagrad.dtypes import DType
 from petagrad.ir.kernel import Kernel
 from petagrad.ir.ops import Op
 
-PARALLEL_MIN_WORK = 1 << 15  # loop iterations below which threads cost more than they save
+# Loop iterations below which threads cost more than they save. Below it the kernel is
+# rendered with no OpenMP construct at all: a plain serial loop. `if(nthreads > 1)` alone is
+# not enough: a region entered with if(false) still costs about 0.3 us over the serial loop.
+# Measured on this 2-core machine (gcc 12, float32, min over 7 x 200 launches of
+# Program.launch, rendering once with this set to 0 and once to 1 << 62), serial vs 2 threads:
+#   elementwise a*b+1:    2^14 2.1 vs 2.2 us,  2^15 3.5 vs 2.9 us,  2^16 6.2 vs 4.4 us
+#   row sums (64 long):   2^14 1.2 vs 1.8 us,  2^15 2.3 vs 2.1 us,  2^16 3.7 vs 3.2 us
+#   one sum (split loop): 2^15 1.7 vs 1.9 us,  2^16 2.9 vs 2.7 us,  2^17 5.2 vs 3.8 us
+# with `import torch` first (its libgomp) the same within noise (2^15: 3.3 vs 2.8, 2.2 vs 2.3,
+# 1.6 vs 2.0 us). So the break-even is 2^14..2^15 iterations for both kinds; a split reduce
+# gains from 2 threads only from about 2^16 (SPLIT_MIN_WORK).
+PARALLEL_MIN_WORK = 1 << 15
+SPLIT_MIN_WORK = 1 << 16  # reduced elements below which a one-output reduce stays serial
 MAX_PIECES = 256  # partial results of a reduce split over threads
 PIECE_MIN_WORK = 1 << 14  # elements a piece of a split reduce gets at least
 # elements of a blocked float sum per block (a multiple of SUM_LANES): larger than the shared
@@ -55,7 +67,7 @@ class CRenderer(CStyleRenderer):
         lines = [f"void {name}({', '.join(params)}) {{"]
 
         work = out_size * max(red_size, 1)
-        split_reduce = (reduce is not None and out_size < 4 and red_size >= PARALLEL_MIN_WORK)
+        split_reduce = (reduce is not None and out_size < 4 and red_size >= SPLIT_MIN_WORK)
         parallel_outer = work >= PARALLEL_MIN_WORK and not split_reduce and out_size > 1
 
         names: dict[int, str] = {}

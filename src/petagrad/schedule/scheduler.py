@@ -5,6 +5,13 @@ Fusion rules, in one place:
 - elementwise ops that feed a reduce are computed inside the reduce loop;
 - elementwise ops applied to a reduce result join the reduce's kernel (an epilogue) when
   they see the reduce directly, at its own shape, and nothing else reads the reduce;
+- no work done twice: a reduce (sum, max, matmul, conv) is computed in exactly one kernel.
+  Readers are counted through views (`Scheduler.uses`: three ops reading one transpose are
+  three uses), a reduce with several uses is realized, and an elementwise node with several
+  uses whose inlined expression would fuse a reduce as its epilogue source counts as
+  costly, so it is realized too (matmul + bias read by GELU's terms, or by ReLU and ReLU's
+  backward mask) unless every reader is in the same kernel and read only there, all the way
+  up to the root (all_consumers_inside). Only cheap elementwise work is recomputed;
 - an elementwise node is computed in its own kernel (realized) only when a consumer reads
   it broadcast inside a reduce loop (recomputing it per reduced element would multiply its
   cost), when several consumers read it and it reads many buffers (COSTLY_READS), or when
@@ -72,6 +79,13 @@ def _debug(message: str) -> None:
         print(f"schedule: {message}", file=sys.stderr)
 
 
+def _through_views(node: Node) -> Node:
+    """The node a chain of views reads from (the node itself when it is no view)."""
+    while node.op is Op.VIEW:
+        node = node.srcs[0]
+    return node
+
+
 class Scheduler:
     """Builds the schedule for a set of target nodes; one instance per realize call."""
 
@@ -80,13 +94,38 @@ class Scheduler:
         self.scheduled: set[int] = set()
         self.targets = {id(n) for n in targets}
         self.consumers = _count_consumers(targets)
+        self.uses = self._count_uses(targets)
         self.costly: dict[int, bool] = {}
         self.leaf_memo: dict[tuple[int, bool], Optional[frozenset]] = {}
+
+    @staticmethod
+    def _count_uses(targets: list[Node]) -> dict[int, int]:
+        """Readers of each node seen through views: every edge from a non-view node (or a
+        target) counts on the node its views end at. A node read by three ops through one
+        shared transpose has three uses but one consumer (the view); deciding sharing by
+        consumers let a matmul fuse as the epilogue source of one reader while the others
+        recomputed it (softmax(a @ a.T) ran the matmul twice)."""
+        uses: dict[int, int] = {}
+        stack = list(targets)
+        for node in targets:
+            uses[id(_through_views(node))] = uses.get(id(_through_views(node)), 0) + 1
+        seen: set[int] = set()
+        while stack:
+            node = stack.pop()
+            if id(node) in seen or node.realized:
+                continue
+            seen.add(id(node))
+            for src in node.srcs:
+                if node.op is not Op.VIEW:
+                    base = _through_views(src)
+                    uses[id(base)] = uses.get(id(base), 0) + 1
+                stack.append(src)
+        return uses
 
     def shared_and_costly(self, node: Node) -> bool:
         """Whether an elementwise node read by several consumers should be computed once:
         recomputing it in each consumer re-reads all of its inputs."""
-        if self.consumers.get(id(node), 0) < 2:
+        if self.uses.get(id(node), 0) < 2:
             return False
         costly = self.costly.get(id(node))
         if costly is None:
@@ -121,7 +160,7 @@ class Scheduler:
             reshapes = all(step[0] is Op.RESHAPE for step in current.steps)
             result = self._leaves(current.srcs[0], alone and reshapes)
         elif (op in ELEMENTWISE or op is Op.GATHER) and pending:
-            alone = alone and (is_root or self.consumers.get(id(current), 0) < 2)
+            alone = alone and (is_root or self.uses.get(id(current), 0) < 2)
             result = frozenset()
             for src in current.srcs:
                 below = self._leaves(src, alone)
@@ -129,8 +168,8 @@ class Scheduler:
                 if result is None or len(result) >= COSTLY_READS:
                     result = None
                     break
-        elif op in REDUCE and alone and pending:
-            result = None
+        elif op in REDUCE and alone and pending and self.uses.get(id(current), 0) == 1:
+            result = None  # fused as this node's epilogue source; shared, it is realized
         elif op in (Op.CONST, Op.RANGE):
             result = frozenset()
         else:
@@ -195,30 +234,51 @@ class _KernelBuilder:
         self.slots: dict[int, int] = {}
         self.memo: dict[tuple, Expr] = {}
         self.reduce_node: Optional[Node] = None
-        self.local: Optional[dict[int, int]] = None  # consumer counts inside this kernel
+        self.local: Optional[dict[int, int]] = None  # uses inside this kernel
+        self.inside: dict[int, bool] = {}  # all_consumers_inside, per node of this kernel
         # the loop shape of the output: the root's, or a reduce's keepdims shape when the
         # root only differs from it by size-1 axes (an epilogue after keepdims=False)
         self.out_shape: tuple[int, ...] = root.shape
 
     def all_consumers_inside(self, node: Node) -> bool:
-        """Whether every consumer of `node` is an elementwise or view node of this kernel.
-        Then inlining costs nothing: equal uses share one interned expression, and uses
-        through other views only repeat loads this kernel makes anyway; realizing it would
-        add a launch and a round trip through memory."""
+        """Whether every reader of `node` is an elementwise node of this kernel (through any
+        views) that is itself read only here, transitively up to the root. Then inlining
+        costs nothing: equal uses share one interned expression, and uses through other
+        views only repeat loads this kernel makes anyway; realizing it would add a launch and
+        a round trip through memory. A reader that other kernels also read would be inlined
+        there too, recomputing `node` (and any reduce it fuses) once per kernel."""
         if self.local is None:
-            self.local = {}
-            stack, seen = [self.root], set()
+            self.local, self.inside = {}, {}
+            users: dict[int, list[Node]] = {}
+            order: list[Node] = []  # postorder: every node after all of its sources
+            stack: list[tuple[Node, bool]] = [(self.root, False)]
+            seen: set[int] = set()
             while stack:
-                current = stack.pop()
+                current, done = stack.pop()
+                if done:
+                    order.append(current)
+                    continue
                 if id(current) in seen:
                     continue
                 seen.add(id(current))
+                stack.append((current, True))
                 for src in current.srcs:
-                    self.local[id(src)] = self.local.get(id(src), 0) + 1
+                    if current.op is not Op.VIEW:  # counted as Scheduler.uses counts
+                        base = _through_views(src)
+                        self.local[id(base)] = self.local.get(id(base), 0) + 1
+                        users.setdefault(id(base), []).append(current)
                     if (src.op in ELEMENTWISE or src.op is Op.VIEW) and not src.realized \
-                            and id(src) not in self.scheduler.scheduled:
-                        stack.append(src)
-        return self.local.get(id(node), 0) >= self.scheduler.consumers.get(id(node), 0)
+                            and id(src) not in self.scheduler.scheduled \
+                            and id(src) not in seen:
+                        stack.append((src, False))
+            for current in reversed(order):  # every reader before the nodes it reads
+                if current is self.root or current.op is Op.VIEW:
+                    continue
+                self.inside[id(current)] = (
+                    self.local.get(id(current), 0) >= self.scheduler.uses.get(id(current), 0)
+                    and all(u is self.root or self.inside.get(id(u), False)
+                            for u in users.get(id(current), ())))
+        return self.inside.get(id(node), False)
 
     def kernel(self) -> Kernel:
         root = self.root
@@ -325,7 +385,7 @@ class _KernelBuilder:
         return (not in_reduce and self.reduce_node is None
                 and self.root.op is not Op.SCATTER_ADD
                 and node.shape == self.out_shape
-                and self.scheduler.consumers.get(id(node), 0) == 1
+                and self.scheduler.uses.get(id(node), 0) == 1
                 and id(node) not in self.scheduler.targets)
 
     # -- data-dependent access ---------------------------------------------------------------
