@@ -159,6 +159,30 @@ def test_cross_entropy_forward_and_backward_of_mlp():
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-3, atol=1e-5)
 
 
+def test_backward_of_a_training_step_runs_each_forward_reduce_once():
+    """loss.backward() computes the loss first (its value must not follow later in-place
+    updates); that realize must not fuse away the matmuls the gradients read again."""
+    rng = np.random.default_rng(5)
+    x_np, y_np = _rand(rng, 32, 24), rng.integers(0, 6, 32)
+    model = nn.Sequential(nn.Linear(24, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(),
+                          nn.Linear(40, 6))
+    x, y = pg.Tensor(x_np).realize(), pg.Tensor(y_np).realize()
+    with Launches() as seen:
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        pg.realize(*[p.grad for p in model.parameters()])
+    seen.assert_each_reduce_once()
+    import torch
+    tm = torch.nn.Sequential(torch.nn.Linear(24, 40), torch.nn.ReLU(), torch.nn.Linear(40, 40),
+                             torch.nn.ReLU(), torch.nn.Linear(40, 6))
+    with torch.no_grad():
+        for tp, p in zip(tm.parameters(), model.parameters()):
+            tp.copy_(torch.from_numpy(p.numpy()))
+    torch.nn.functional.cross_entropy(tm(torch.from_numpy(x_np)), torch.from_numpy(y_np)).backward()
+    for tp, p in zip(tm.parameters(), model.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 def test_gelu_of_matmul_plus_bias(approximate):
     rng = np.random.default_rng(5)

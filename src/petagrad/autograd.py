@@ -384,12 +384,25 @@ def backward(output: Tensor, gradient: Optional[Tensor] = None,
     # in the same schedule, the forward reduces (matmuls, norms) its gradient graph reads:
     # realizing the output alone fused them into its kernels, and backward ran them again
     order = _topological([output])
-    reduces = [t.node for t in order if t.node.op in REDUCE]
-    engine.realize([output.node] + reduces)
+    engine.realize([output.node] + _pending_reduces(output.node))
     results = compute_gradients([output], [seed], retain_graph, order)
     for tensor, grad in results.values():
         if tensor._ctx is None and tensor.requires_grad:
             tensor.grad = grad if tensor.grad is None else E.add(tensor.grad, grad)
+
+
+def _pending_reduces(root: Any) -> list:
+    """The not yet computed reduce nodes under `root` (a graph node)."""
+    found, stack, seen = [], [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or node.realized:
+            continue
+        seen.add(id(node))
+        if node.op in REDUCE:
+            found.append(node)
+        stack.extend(node.srcs)
+    return found
 
 
 def grad(outputs: Any, inputs: Any, grad_outputs: Any = None,
