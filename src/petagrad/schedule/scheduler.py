@@ -59,21 +59,6 @@ class _NotExpressible(Exception):
     """Movement steps could not be replayed onto a load; the caller realizes instead."""
 
 
-def _count_consumers(targets: list[Node]) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    stack = list(targets)
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen or node.realized:
-            continue
-        seen.add(id(node))
-        for src in node.srcs:
-            counts[id(src)] = counts.get(id(src), 0) + 1
-            stack.append(src)
-    return counts
-
-
 def _debug(message: str) -> None:
     if config.get("debug") >= 3:
         print(f"schedule: {message}", file=sys.stderr)
@@ -93,7 +78,6 @@ class Scheduler:
         self.items: list[ScheduleItem] = []
         self.scheduled: set[int] = set()
         self.targets = {id(n) for n in targets}
-        self.consumers = _count_consumers(targets)
         self.uses = self._count_uses(targets)
         self.costly: dict[int, bool] = {}
         self.leaf_memo: dict[tuple[int, bool], Optional[frozenset]] = {}
