@@ -258,13 +258,7 @@ class Tensor:
         identity (the step JIT relies on that). Lazy tensors built from the old value and
         not yet computed will see the new one: realize them first if you need both.
         """
-        value = as_tensor(value, like=self)
-        if value.shape != self.shape:
-            from petagrad.api.elementwise import broadcast_to
-            value = broadcast_to(value, self.shape)
-        if value.dtype is not self.dtype:
-            value = value.astype(self.dtype)
-        check_same_device("assign", [self, value])
+        value = assignable(self, value, "assign")
         if not self.node.realized:
             # give the tensor a buffer of its own first (a view or lazy value has none), so
             # this and every later assign writes to the same memory
@@ -933,6 +927,19 @@ def as_tensor(value: Any, like: Optional[Tensor] = None, dtype: Any = None) -> T
         return value if dtype is None else value.astype(dtype)
     device = like.device if like is not None else None
     return Tensor(value, dtype=dtype, device=device)
+
+
+def assignable(target: Tensor, value: Any, op: str) -> Tensor:
+    """`value` as what may be written into `target`: broadcast to its shape and cast to its
+    dtype (as NumPy's `target[...] = value`), on its device."""
+    value = as_tensor(value, like=target)
+    if value.shape != target.shape:
+        from petagrad.api.elementwise import broadcast_to
+        value = broadcast_to(value, target.shape)
+    if value.dtype is not target.dtype:
+        value = value.astype(target.dtype)
+    check_same_device(op, [target, value])
+    return value
 
 
 def check_same_device(op: str, tensors: Sequence[Tensor]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from petagrad.engine import realize as engine
-from petagrad.tensor import Tensor, as_tensor, check_same_device, out_of_memory_as_memory_error
+from petagrad.tensor import Tensor, assignable, out_of_memory_as_memory_error
 
 
 def assign_all(targets: Sequence[Tensor], values: Sequence[Any], *,
@@ -41,14 +41,7 @@ def assign_all(targets: Sequence[Tensor], values: Sequence[Any], *,
                              f"(shape {target.shape}); each target may appear once")
     prepared = []
     for target, value in zip(targets, values):
-        value = as_tensor(value, like=target)
-        if value.shape != target.shape:
-            from petagrad.api.elementwise import broadcast_to
-            value = broadcast_to(value, target.shape)
-        if value.dtype is not target.dtype:
-            value = value.astype(target.dtype)
-        check_same_device("assign_all", [target, value])
-        prepared.append(value)
+        prepared.append(assignable(target, value, "assign_all"))
     also = [t.node for t in realize]
     if not targets:
         if also:
