@@ -133,8 +133,21 @@ def realize(nodes: list[Node]) -> None:
     pending = [n for n in nodes if not n.base.realized]
     if not pending:
         return
-    for item in create_schedule(pending):
+    items = create_schedule(pending)
+    prepare_schedule(items)
+    for item in items:
         run_item(item)
+
+
+def prepare_schedule(items: list[ScheduleItem]) -> None:
+    """Hand each device all kernels of a schedule before its first launch, so it can
+    compile them together, in the background (Device.prepare_many)."""
+    kernels: dict[str, list] = {}
+    for item in items:
+        if item.kind == "kernel":
+            kernels.setdefault(item.output.device, []).append(item.kernel)
+    for name, group in kernels.items():
+        get_device(name).prepare_many(group)
 
 
 def assign(target: Node, value: Node) -> None:
@@ -147,6 +160,7 @@ def assign(target: Node, value: Node) -> None:
     if value.op is Op.VIEW or value.realized:
         value = contiguous(value)
     items = create_schedule([value])
+    prepare_schedule(items)
     for item in items[:-1]:
         run_item(item)
     last = items[-1]
@@ -174,6 +188,7 @@ def assign_all(targets: list[Node], values: list[Node], also: Sequence[Node] = (
     if not values and not pending:
         return
     items = create_schedule(values + pending)
+    prepare_schedule(items)
     producer = {id(item.output): k for k, item in enumerate(items)}
     last_read: dict[int, int] = {}  # buffer id -> last item reading it
     for k, item in enumerate(items):

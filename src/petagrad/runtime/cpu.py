@@ -15,6 +15,7 @@ import hashlib
 import math
 import mmap
 from collections import OrderedDict
+from concurrent.futures import Future
 import os
 import sys
 from pathlib import Path
@@ -147,10 +148,12 @@ class HostBuffer:
 class Program:
     """A compiled kernel: `launch` runs it on the given buffers."""
 
-    def __init__(self, name: str, source: str, n_inputs: int, flags: tuple[str, ...]):
+    def __init__(self, name: str, source: str, n_inputs: int, flags: tuple[str, ...],
+                 path: str | None = None):
         self.name = name
         self.source = source
-        path = ccompiler.compile_shared(source, name, flags)
+        if path is None:  # else built already (a group library may hold many kernels)
+            path = ccompiler.compile_shared(source, name, flags)
         ffi = cffi.FFI()
         ffi.cdef(f"void {name}({', '.join(['void *'] * (n_inputs + 1))}, int);")
         self.library = ffi.dlopen(path, _DLOPEN_FLAGS)
@@ -171,6 +174,15 @@ void pg_gemm_f64(int64_t, int64_t, int64_t, int64_t, const double *, int64_t, in
                  int64_t, int64_t, int);
 """
 _csrc_libraries: dict[str, tuple[cffi.FFI, object]] = {}
+_csrc_builds: dict[str, Future] = {}  # csrc file -> its build started in the background
+
+
+def start_csrc_library(source: str, name: str) -> None:
+    """Start building csrc/`source` on the compile pool unless it is loaded or under way:
+    gemm.c alone takes about 1.3 s to compile, longer than all of a model's kernels."""
+    if source not in _csrc_libraries and source not in _csrc_builds:
+        _csrc_builds[source] = ccompiler.submit(
+            ccompiler.compile_shared, runtime_source(source), name)
 
 
 def csrc_library(source: str, cdef: str, name: str) -> tuple[cffi.FFI, object]:
@@ -178,7 +190,9 @@ def csrc_library(source: str, cdef: str, name: str) -> tuple[cffi.FFI, object]:
     if source not in _csrc_libraries:
         ffi = cffi.FFI()
         ffi.cdef(cdef)
-        path = ccompiler.compile_shared(runtime_source(source), name)
+        build = _csrc_builds.pop(source, None)
+        path = build.result() if build is not None else \
+            ccompiler.compile_shared(runtime_source(source), name)
         _csrc_libraries[source] = (ffi, ffi.dlopen(path, _DLOPEN_FLAGS))
     return _csrc_libraries[source]
 
@@ -261,6 +275,8 @@ class Device(BaseDevice):
         self.renderer = CRenderer()
         # by Kernel.key: precomputed, and O(1) to compare since its Exprs are interned
         self.programs: dict[tuple, Program | GemmProgram | SortProgram] = {}
+        # by Kernel.key: (name, source, future of the library path) of builds under way
+        self.pending: dict[tuple, tuple[str, str, Future]] = {}
         self.header = runtime_source("petagrad.h")
 
     @property
@@ -280,14 +296,21 @@ class Device(BaseDevice):
         """The buffer's memory as a NumPy array, no copy (host devices only)."""
         return buffer.typed(dtype, count)
 
+    @staticmethod
+    def _gemm(kernel: Kernel) -> GemmCall | None:
+        """The GEMM call running `kernel`, if it is matmul-shaped and big enough."""
+        gemm = match_gemm(kernel)
+        return gemm if gemm is not None and gemm.m * gemm.n * gemm.k >= GEMM_MIN_WORK \
+            else None
+
     def program(self, kernel: Kernel) -> Program | GemmProgram | SortProgram:
         found = self.programs.get(kernel.key)
         if found is not None:
             return found
-        gemm = match_gemm(kernel)
+        gemm = None if kernel.value.op is Op.SORT else self._gemm(kernel)
         if kernel.value.op is Op.SORT:
             program: Program | GemmProgram | SortProgram = SortProgram(kernel)
-        elif gemm is not None and gemm.m * gemm.n * gemm.k >= GEMM_MIN_WORK:
+        elif gemm is not None:
             epilogue = self.compile(gemm.epilogue) if gemm.epilogue is not None else None
             program = GemmProgram(gemm, epilogue)
         else:
@@ -296,6 +319,18 @@ class Device(BaseDevice):
         return program
 
     def compile(self, kernel: Kernel) -> Program:
+        """The kernel's Program: from its build under way (prepare_many) if any, else built
+        now. A failed build raises its CompileError here, at the launch that needs it."""
+        pending = self.pending.pop(kernel.key, None)
+        if pending is not None:
+            name, source, build = pending
+            return Program(name, source, kernel.n_inputs, ccompiler.DEFAULT_FLAGS,
+                           build.result())
+        name, source = self._render(kernel)
+        return Program(name, source, kernel.n_inputs, ccompiler.DEFAULT_FLAGS)
+
+    def _render(self, kernel: Kernel) -> tuple[str, str]:
+        """(function name, full C source) of a kernel."""
         output_dtype, input_dtypes = kernel_dtypes(kernel)
         body = self.renderer.render(kernel, "KERNEL", input_dtypes, output_dtype)
         digest = hashlib.sha256(body.encode()).hexdigest()[:10]
@@ -308,10 +343,43 @@ class Device(BaseDevice):
                 _header_printed.append(True)
                 print(self.header, file=sys.stderr)
             print(kernel_source, file=sys.stderr)
-        return Program(name, source, kernel.n_inputs, ccompiler.DEFAULT_FLAGS)
+        return name, source
 
     def prepare(self, kernel: Kernel) -> None:
         self.program(kernel)
+
+    def prepare_many(self, kernels: list[Kernel]) -> None:
+        """Start building, on the compile pool, every kernel here not built or under way,
+        in groups (ccompiler.compile_group), and the csrc libraries they call. Returns at
+        once: each launch waits only for its own kernel's build."""
+        parts: list[tuple[Kernel, str, str]] = []
+        for kernel in kernels:
+            if kernel.key in self.programs or kernel.key in self.pending:
+                continue
+            try:
+                if kernel.value.op is Op.SORT:
+                    start_csrc_library("sort.c", "pg_sort")
+                    continue
+                gemm = self._gemm(kernel)
+                if gemm is not None:
+                    start_csrc_library("gemm.c", "pg_gemm")
+                target = kernel if gemm is None else gemm.epilogue
+                if target is None or target.key in self.pending:
+                    continue
+                if any(target.key == k.key for k, _, _ in parts):
+                    continue
+                name, source = self._render(target)
+            except Exception:  # noqa: BLE001 - the kernel's own launch reports it, in place
+                continue
+            parts.append((target, name, source))
+        if not parts:
+            return
+        header = self.header + "\n"
+        builds = ccompiler.compile_group(
+            self.header, [(source[len(header):], name) for _, name, source in parts],
+            ccompiler.DEFAULT_FLAGS)
+        for (target, name, source), build in zip(parts, builds):
+            self.pending[target.key] = (name, source, build)
 
     def runner(self, kernel: Kernel) -> Callable[[HostBuffer, list[HostBuffer]], None]:
         program = self.program(kernel)

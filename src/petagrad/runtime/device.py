@@ -54,6 +54,11 @@ class Device:
     def prepare(self, kernel: Kernel) -> None:
         """Compile `kernel` ahead of its launch (so launch timings exclude compiling)."""
 
+    def prepare_many(self, kernels: list[Kernel]) -> None:
+        """Start compiling the kernels of a schedule about to run, all together, and return
+        without waiting; each launch then waits only for its own kernel. Devices that
+        compile cheaply or lazily keep this default, which does nothing."""
+
     def supports(self, dtype: DType) -> bool:
         """Whether this device can hold and compute `dtype`."""
         return True
