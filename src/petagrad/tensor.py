@@ -24,6 +24,7 @@ from petagrad.errors import DeviceError, DeviceMemoryError, DTypeError
 from petagrad.ir import graph
 from petagrad.ir.graph import Node
 from petagrad.runtime.device import canonical_name, default_device, get_device
+from petagrad.tensor_torch import TorchTensorMethods
 
 Shape = tuple[int, ...]
 Axis = Union[int, Sequence[int], None]  # an axis argument of a reduction
@@ -117,7 +118,7 @@ def _has_numpy_float64(data: Any) -> bool:
     return False
 
 
-class Tensor:
+class Tensor(TorchTensorMethods):
     """An n-dimensional array on a device, evaluated lazily, with optional gradients."""
 
     # _version: a one-element list bumped by every in-place write (assign, setitem) and
