@@ -27,7 +27,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     fixture = getattr(item, "funcargs", {}).get("benchmark")
     stats = getattr(fixture, "stats", None)  # None when the benchmark was skipped/disabled
     callspec = getattr(item, "callspec", None)
-    if stats is None or callspec is None or "impl" not in callspec.params:
+    if stats is None or callspec is None or "impl" not in callspec.params or \
+            not stats.stats.data:  # skipped, disabled, or failed before its first round
         return
     group = fixture.group or item.name
     item.config.stash[_MEDIANS].setdefault(group, {})[callspec.params["impl"]] = \

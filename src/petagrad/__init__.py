@@ -50,6 +50,7 @@ from petagrad.config import Context
 from petagrad.dtypes import (DType, bool_, complex64, complex128, float16, float32, float64,
                              int8, int16, int32, int64, uint8, uint16, uint32, uint64)
 from petagrad.engine.jit import JitError, jit
+from petagrad.engine.precompile import precompile
 from petagrad.engine.realize import KERNEL_COUNT as _KERNEL_COUNT
 from petagrad.errors import (AxisError, CompileError, DeviceError, DeviceMemoryError,  # noqa: F401
                              DTypeError, LinAlgError, ShapeError)
