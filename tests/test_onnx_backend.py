@@ -127,7 +127,6 @@ def _reason(exc: BaseException) -> str:
 
 # Why whole groups fail, in words (the raw error is recorded for everything else).
 KNOWN_REASONS = [
-    (r"bf16|bfloat16", "bfloat16 has no petagrad dtype (only Cast runs it, on the host)"),
     (r"^test_image_decoder", "ImageDecoder needs an image codec, not a tensor op"),
     (r"bernoulli|training_dropout", "random values cannot match the reference's"),
     (r"^test_identity_(opt|sequence)$|^test_loop16_seq_none$",

@@ -200,12 +200,14 @@ def test_unbound_methods_still_accept_array_likes() -> None:
 
 
 @pytest.mark.parametrize("name, params", [
-    ("sum", ["self", "axis", "dtype", "keepdims"]),
-    ("var", ["self", "axis", "dtype", "ddof", "keepdims", "correction"]),
+    # NumPy's parameters, then PyTorch's keyword-only spellings (issue 11)
+    ("sum", ["self", "axis", "dtype", "keepdims", "dim", "keepdim"]),
+    ("var", ["self", "axis", "dtype", "ddof", "keepdims", "correction", "dim", "keepdim",
+             "unbiased"]),
     ("reshape", ["self", "shape", "more", "copy"]),
     ("astype", ["self", "dtype", "copy", "device"]),
     ("clip", ["self", "min", "max", "a_min", "a_max"]),
-    ("argsort", ["self", "axis", "descending", "stable", "kind"]),
+    ("argsort", ["self", "dim", "axis", "descending", "stable", "kind"]),
     ("take", ["self", "indices", "axis", "mode"]),
     ("searchsorted", ["self", "v", "side", "sorter"]),
     ("__add__", ["self", "other"]),
@@ -222,8 +224,12 @@ def test_signatures_are_meaningful(name: str, params: list[str]) -> None:
 def test_signature_defaults_and_kinds_follow_the_functions() -> None:
     method = inspect.signature(pg.Tensor.sum).parameters
     function = inspect.signature(reduction.sum).parameters
-    assert [(p.kind, p.default) for p in list(method.values())[1:]] == \
+    numpy_part = list(method.values())[1:len(function)]
+    assert [(p.kind, p.default) for p in numpy_part] == \
         [(p.kind, p.default) for p in list(function.values())[1:]]
+    # PyTorch's spellings follow, keyword-only, so NumPy's positional forms are unchanged
+    assert [(p.name, p.kind) for p in list(method.values())[len(function):]] == \
+        [("dim", inspect.Parameter.KEYWORD_ONLY), ("keepdim", inspect.Parameter.KEYWORD_ONLY)]
     argsort = inspect.signature(pg.Tensor.argsort).parameters
     assert argsort["axis"].kind is inspect.Parameter.KEYWORD_ONLY
     assert argsort["axis"].default == -1

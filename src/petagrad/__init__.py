@@ -31,6 +31,11 @@ from petagrad.api.linalg import (diagonal, dot, einsum, inner, matmul, outer, te
                                  trace, vdot)
 from petagrad.api.linalg_extension import matrix_transpose, vecdot  # Array API main namespace
 from petagrad.api.indexing import take, take_along_axis
+from petagrad.api.scatter import (gather, index_add, index_copy, index_fill,  # PyTorch's
+                                  index_select, masked_scatter, scatter, scatter_add,
+                                  scatter_reduce, take_along_dim)
+from petagrad.api.selection import kthvalue, msort, topk
+from petagrad.api.cumulative import cummax, cummin, logcumsumexp
 from petagrad.api.searching import (argwhere, count_nonzero, nonzero, searchsorted,  # noqa: F811
                                     where)
 from petagrad.api.sets import (UniqueAllResult, UniqueCountsResult, UniqueInverseResult,
@@ -47,8 +52,8 @@ from petagrad.api.creation import meshgrid  # Array API 2024.12 creation/manipul
 from petagrad.api.movement import unstack
 from petagrad.api.reduction import cumprod, cumulative_prod, cumulative_sum, diff
 from petagrad.config import Context
-from petagrad.dtypes import (DType, bool_, complex64, complex128, float16, float32, float64,
-                             int8, int16, int32, int64, uint8, uint16, uint32, uint64)
+from petagrad.dtypes import (DType, bfloat16, bool_, complex64, complex128, float16, float32,
+                             float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64)
 from petagrad.engine.jit import JitError, jit
 from petagrad.engine.precompile import precompile
 from petagrad.engine.realize import KERNEL_COUNT as _KERNEL_COUNT
@@ -58,6 +63,10 @@ from petagrad.random import manual_seed, normal, rand, randint, randn, uniform
 from petagrad.api.dlpack import from_dlpack  # NumPy interop: DLPack, namespace info, closeness
 from petagrad.api.namespace import allclose, array, array_equal, isclose
 from petagrad.api.inplace import assign_all  # batched in-place writes (optimizers)
+from petagrad.api.special import erf, erfc, sinc, xlogy  # PyTorch/SciPy special functions
+from petagrad.api.torch_ops import (clamp_max, clamp_min, masked_select,  # PyTorch-only
+                                    repeat_interleave)
+from petagrad.api.pytorch import lerp, masked_fill
 from petagrad.api.namespace import array_namespace_info as __array_namespace_info__
 from petagrad.api.numpy_dispatch import NumPyFallbackWarning
 
@@ -66,8 +75,8 @@ half, double = float16, float64
 __version__ = "0.1.0"
 __array_api_version__ = "2024.12"
 pi, e, inf, nan, newaxis = 3.141592653589793, 2.718281828459045, float("inf"), float("nan"), None
-autograd.attach_methods()
-from petagrad.autograd import enable_grad, grad, no_grad  # noqa: E402
+from petagrad.autograd import (enable_grad, grad, no_grad, set_grad_enabled,  # noqa: E402
+                               value_and_grad)
 
 
 def kernel_count() -> int:
@@ -82,7 +91,7 @@ def realize(*tensors: Tensor) -> None:
 
 
 # submodules imported on first use (`pg.nn.Linear`), so `import petagrad` stays fast
-_LAZY_SUBMODULES = ("nn", "optim", "onnx", "linalg", "fft")
+_LAZY_SUBMODULES = ("nn", "optim", "onnx", "linalg", "fft", "data", "distributed")
 
 
 def __getattr__(name: str) -> object:

@@ -9,7 +9,7 @@ that could drift. Imports nothing from petagrad but errors.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -23,10 +23,18 @@ class DType:
     name: str
     np: np.dtype
     c_name: str
+    # how the elements are held in a buffer when that is not `np` (bfloat16: its 16 bits as
+    # uint16; `np` is then the host type its values are read as and computed in, float32)
+    storage_np: Optional[np.dtype] = None
+
+    @property
+    def storage(self) -> np.dtype:
+        """The NumPy dtype of a buffer's elements (bfloat16: uint16 bit patterns)."""
+        return self.np if self.storage_np is None else self.storage_np
 
     @property
     def itemsize(self) -> int:
-        return self.np.itemsize
+        return self.storage.itemsize
 
     @property
     def kind(self) -> str:
@@ -36,7 +44,10 @@ class DType:
     @property
     def dtype(self) -> np.dtype:
         """The NumPy dtype: NumPy's `np.dtype(obj)` reads `obj.dtype`, so
-        `np.dtype(t.dtype)` works."""
+        `np.dtype(t.dtype)` works. bfloat16 gives ml_dtypes' bfloat16 where it is installed,
+        else float32, the type its values are read as."""
+        if self.storage_np is not None:
+            return _ml_bfloat16() or self.np
         return self.np
 
     @property
@@ -90,10 +101,14 @@ float64 = DType("float64", np.dtype(np.float64), "double")
 # C99 complex types (gcc implements Annex G for * and /); OpenCL holds them as float2/double2
 complex64 = DType("complex64", np.dtype(np.complex64), "float _Complex")
 complex128 = DType("complex128", np.dtype(np.complex128), "double _Complex")
+# bfloat16: float32's top 16 bits. Buffers hold the bits (uint16, the C storage type); values
+# are read as float32, computed in float32 and rounded to nearest even on every result, and
+# the host sees float32 arrays (ml_dtypes' bfloat16 from Tensor.numpy()), as PyTorch does
+bfloat16 = DType("bfloat16", np.dtype(np.float32), "uint16_t", np.dtype(np.uint16))
 
 ALL: tuple[DType, ...] = (bool_, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
-                          float16, float32, float64, complex64, complex128)
-_BY_NP = {d.np: d for d in ALL}
+                          float16, bfloat16, float32, float64, complex64, complex128)
+_BY_NP = {d.np: d for d in ALL if d.storage_np is None}
 _BY_NAME = {d.name: d for d in ALL} | {"bool_": bool_, "half": float16, "float": float32,
                                        "double": float64, "long": int64, "int": int64,
                                        "cfloat": complex64, "cdouble": complex128}
@@ -116,6 +131,8 @@ def to_dtype(spec: Any) -> DType:
         return complex128
     if isinstance(spec, str) and spec in _BY_NAME:
         return _BY_NAME[spec]
+    if _is_ml_bfloat16(spec):
+        return bfloat16
     try:
         npd = np.dtype(spec)
     except TypeError:
@@ -128,6 +145,76 @@ def to_dtype(spec: Any) -> DType:
         raise DTypeError(f"dtype {npd} is not supported by petagrad; "
                          f"supported: {', '.join(d.name for d in ALL)}")
     return _BY_NP[npd]
+
+
+# -- bfloat16 on the host -------------------------------------------------------------------
+def _ml_bfloat16() -> Optional[np.dtype]:
+    """ml_dtypes' bfloat16 NumPy dtype, or None when ml_dtypes is not installed."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def _is_ml_bfloat16(spec: Any) -> bool:
+    """Whether `spec` names ml_dtypes' bfloat16 (its scalar type or NumPy dtype), without
+    importing ml_dtypes: NumPy only knows the type once ml_dtypes has been imported."""
+    if isinstance(spec, str):
+        return spec == "bf16"
+    kind = spec.type if isinstance(spec, np.dtype) else spec
+    return getattr(kind, "__name__", None) == "bfloat16" and \
+        "ml_dtypes" in str(getattr(kind, "__module__", ""))
+
+
+def is_bfloat16_array(value: Any) -> bool:
+    """Whether `value` is a NumPy array (or scalar) of ml_dtypes' bfloat16."""
+    return isinstance(value, (np.ndarray, np.generic)) and _is_ml_bfloat16(value.dtype)
+
+
+def bfloat16_bits(values: Any) -> np.ndarray:
+    """The bfloat16 bit patterns (uint16) of `values`, rounded to nearest even from float32,
+    as PyTorch converts (float64 goes through float32, like torch's `.to(torch.bfloat16)`).
+    NaN stays NaN (quiet, sign kept), infinities stay infinite; an ml_dtypes bfloat16 array
+    is taken bit for bit."""
+    array = np.asarray(values)
+    if _is_ml_bfloat16(array.dtype):
+        return np.ascontiguousarray(array).view(np.uint16)
+    if array.dtype.kind == "c":
+        array = array.real
+    bits = np.ascontiguousarray(array, dtype=np.float32).view(np.uint32)
+    rounded = (bits + (np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))))
+    nan = (bits & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
+    top = np.where(nan, (bits >> np.uint32(16)) | np.uint32(0x40), rounded >> np.uint32(16))
+    return top.astype(np.uint16)
+
+
+def bfloat16_values(bits: np.ndarray) -> np.ndarray:
+    """The float32 values of bfloat16 bit patterns (exact: a bfloat16 is a float32's top)."""
+    wide = np.ascontiguousarray(bits).view(np.uint16).astype(np.uint32) << np.uint32(16)
+    return wide.view(np.float32)
+
+
+def round_bfloat16(values: Any) -> np.ndarray:
+    """float32 values rounded to the nearest bfloat16, still as float32 (the NUMPY device's
+    per-result rounding, which the compiled devices do in their kernels)."""
+    return bfloat16_values(bfloat16_bits(values)).reshape(np.shape(values))
+
+
+def bfloat16_scalar(value: Any) -> float:
+    """A Python number rounded to the nearest bfloat16 (through float32, as PyTorch does)."""
+    return float(round_bfloat16(np.float32(value)))
+
+
+def bfloat16_host(values: np.ndarray) -> np.ndarray:
+    """A bfloat16 tensor's values (float32) as an ml_dtypes bfloat16 array, what
+    `Tensor.numpy()` returns; TypeError when ml_dtypes is not installed."""
+    target = _ml_bfloat16()
+    if target is None:
+        raise DTypeError("numpy(): NumPy has no bfloat16 dtype; install ml_dtypes "
+                         "(pip install ml_dtypes, or petagrad[onnx]) to get an ml_dtypes "
+                         "bfloat16 array, or call .float().numpy() for float32 values")
+    return bfloat16_bits(values).reshape(np.shape(values)).view(target)
 
 
 def from_numpy(npd: np.dtype) -> DType:
@@ -144,11 +231,44 @@ def result_type(*operands: Any) -> DType:
     """
     if not operands:
         raise ValueError("result_type: at least one array or dtype is required")
+    if any(_operand_dtype(op) is bfloat16 for op in operands):
+        return _bfloat16_result(operands)
     args = [_promotion_arg(op) for op in operands]
     try:
         return from_numpy(np.result_type(*args))
     except TypeError as exc:
         raise DTypeError(str(exc)) from None
+
+
+def _operand_dtype(op: Any) -> Optional[DType]:
+    """The DType of a promotion operand (None for a Python scalar or something unknown)."""
+    if isinstance(op, DType):
+        return op
+    if isinstance(op, (bool, int, float, complex)):
+        return None
+    inner = getattr(op, "dtype", None)
+    if isinstance(inner, DType):
+        return inner
+    if _is_ml_bfloat16(op) or _is_ml_bfloat16(inner):
+        return bfloat16
+    return None
+
+
+def _bfloat16_result(operands: tuple) -> DType:
+    """PyTorch's promotion with bfloat16 (NumPy has none): with an integer or bool it stays
+    bfloat16, with float16 it is float32, with a wider float or complex that one wins;
+    Python bool/int/float scalars keep it, a complex scalar makes complex64."""
+    scalars = [op for op in operands if isinstance(op, (bool, int, float, complex))]
+    others = [op for op in operands if not isinstance(op, (bool, int, float, complex))
+              and _operand_dtype(op) is not bfloat16]
+    rest = result_type(*others) if others else bfloat16
+    if rest.is_bool or rest.is_int:
+        rest = bfloat16
+    elif rest is float16:
+        rest = float32
+    if rest is bfloat16:
+        return complex64 if any(isinstance(s, complex) for s in scalars) else bfloat16
+    return result_type(rest, *scalars)
 
 
 def weak_scalar_dtype(value: Any, other: DType) -> DType:
@@ -257,6 +377,10 @@ def finfo(type: Any, /) -> finfo_object:  # noqa: A002  (the Array API's paramet
     d = float64 if isinstance(type, float) else _dtype_of(type, "finfo")
     if d.kind not in "fc":
         raise KindError(f"finfo: dtype {d.name} is not a floating-point dtype")
+    if d is bfloat16:  # 8 exponent bits like float32, 8 significant bits
+        return finfo_object(bits=16, eps=2.0 ** -7, max=float.fromhex("0x1.fep127"),
+                            min=-float.fromhex("0x1.fep127"), smallest_normal=2.0 ** -126,
+                            dtype=bfloat16)
     info = np.finfo(d.np)
     return finfo_object(bits=int(info.bits), eps=float(info.eps), max=float(info.max),
                         min=float(info.min), smallest_normal=float(info.smallest_normal),
@@ -306,6 +430,8 @@ def can_cast(from_: Any, to: Any, /, casting: str | None = None) -> bool:
     range that holds them, floats to floats and complex of at least their precision).
     Given `casting` ('no', 'equiv', 'safe', 'same_kind', 'unsafe'), NumPy's rule instead."""
     source, target = _dtype_of(from_, "can_cast"), _dtype_of(to, "can_cast")
+    if bfloat16 in (source, target) and source is not target:
+        return _bfloat16_can_cast(source, target, casting)
     if casting is not None:
         return bool(np.can_cast(source.np, target.np, casting=casting))
     if source is target:
@@ -319,3 +445,18 @@ def can_cast(from_: Any, to: Any, /, casting: str | None = None) -> bool:
     if source.kind == "c" and target.kind != "c":
         return False
     return bool(np.can_cast(source.np, target.np, casting="safe"))
+
+
+def _bfloat16_can_cast(source: DType, target: DType, casting: str | None) -> bool:
+    """can_cast with bfloat16 on one side (NumPy has no table for it): safely it casts to
+    float32, float64 and complex, and only bool, uint8 and int8 cast safely into it."""
+    if casting == "unsafe":
+        return True
+    if casting in ("no", "equiv"):
+        return False
+    wider = target in (float32, float64, complex64, complex128)
+    if casting is None:  # the Array API: within the float kinds, to at least its precision
+        return source is bfloat16 and wider
+    if source is bfloat16:  # NumPy's 'safe' and 'same_kind'
+        return wider or (casting == "same_kind" and target.kind in "fc")
+    return source in (bool_, uint8, int8) or (casting == "same_kind" and source.kind in "biuf")

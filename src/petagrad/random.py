@@ -22,7 +22,7 @@ import numpy as np
 from petagrad import dtypes
 from petagrad.api import elementwise as E
 from petagrad.api import primitive as P
-from petagrad.api.creation import _device, _dtype
+from petagrad.api.creation import _device, _dtype, leaf
 from petagrad.ir import graph
 from petagrad.tensor import Tensor, shape_arg
 
@@ -88,13 +88,19 @@ def _varargs_shape(shape: tuple) -> Any:
     return shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
 
 
-def rand(*shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+def rand(*shape: Any, dtype: Any = None, device: Optional[str] = None,
+         requires_grad: bool = False) -> Tensor:
     """Uniform in [0, 1)."""
-    return uniform(0.0, 1.0, _varargs_shape(shape), dtype=dtype, device=device)
+    return uniform(0.0, 1.0, _varargs_shape(shape), dtype=dtype, device=device,
+                   requires_grad=requires_grad)
 
 
 def uniform(low: float = 0.0, high: float = 1.0, size: Any = (), dtype: Any = None,
-            device: Optional[str] = None) -> Tensor:
+            device: Optional[str] = None, *, requires_grad: bool = False) -> Tensor:
+    return leaf(_uniform(low, high, size, dtype, device), requires_grad)
+
+
+def _uniform(low: float, high: float, size: Any, dtype: Any, device: Optional[str]) -> Tensor:
     dev, dtype = _device(device), _dtype(dtype)
     shape = shape_arg(size, "uniform", dtype.itemsize)
     n = math.prod(shape)
@@ -106,13 +112,19 @@ def uniform(low: float = 0.0, high: float = 1.0, size: Any = (), dtype: Any = No
     return P.reshape(out, shape)
 
 
-def randn(*shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+def randn(*shape: Any, dtype: Any = None, device: Optional[str] = None,
+          requires_grad: bool = False) -> Tensor:
     """Standard normal samples (Box-Muller on pairs of uniforms)."""
-    return normal(0.0, 1.0, _varargs_shape(shape), dtype=dtype, device=device)
+    return normal(0.0, 1.0, _varargs_shape(shape), dtype=dtype, device=device,
+                  requires_grad=requires_grad)
 
 
 def normal(loc: float = 0.0, scale: float = 1.0, size: Any = (), dtype: Any = None,
-           device: Optional[str] = None) -> Tensor:
+           device: Optional[str] = None, *, requires_grad: bool = False) -> Tensor:
+    return leaf(_normal(loc, scale, size, dtype, device), requires_grad)
+
+
+def _normal(loc: float, scale: float, size: Any, dtype: Any, device: Optional[str]) -> Tensor:
     dev, dtype = _device(device), _dtype(dtype)
     shape = shape_arg(size, "normal", dtype.itemsize)
     n = math.prod(shape)
@@ -124,8 +136,14 @@ def normal(loc: float = 0.0, scale: float = 1.0, size: Any = (), dtype: Any = No
 
 
 def randint(low: int, high: Optional[int] = None, size: Any = (), dtype: Any = None,
-            device: Optional[str] = None) -> Tensor:
-    """Integers in [low, high), like numpy.random.randint."""
+            device: Optional[str] = None, *, requires_grad: bool = False) -> Tensor:
+    """Integers in [low, high), like numpy.random.randint (requires_grad=True raises, as
+    only floating tensors can require gradients)."""
+    return leaf(_randint(low, high, size, dtype, device), requires_grad)
+
+
+def _randint(low: int, high: Optional[int], size: Any, dtype: Any,
+             device: Optional[str]) -> Tensor:
     if high is None:
         low, high = 0, low
     if high <= low:

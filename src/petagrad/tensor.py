@@ -13,6 +13,7 @@ import builtins
 import errno
 import math
 import operator
+import warnings
 from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
@@ -98,16 +99,45 @@ def _host_array(data: Any, dtype: Optional[DType]) -> np.ndarray:
     if isinstance(data, np.ndarray):
         array = data
     else:
-        array = np.asarray(data)
+        try:
+            array = np.asarray(data)
+        except ValueError as exc:  # a ragged nested sequence
+            raise ValueError(_ragged_message(data, exc)) from None
         if dtype is None and array.dtype == np.float64 and not _has_numpy_float64(data):
             array = array.astype(np.float32)  # Python floats default to float32, like torch
         elif dtype is None and array.dtype == np.complex128 and not _has_numpy_float64(data):
             array = array.astype(np.complex64)  # and Python complex to complex64
+    if _wants_bfloat16(data, dtype):
+        return dtypes.bfloat16_bits(array).reshape(array.shape)  # its bits, as buffers hold
     if array.dtype.kind in "OUSV":
+        if array.dtype.kind == "O" and isinstance(data, np.ndarray):
+            return _host_array(data.tolist(), dtype)  # numbers in an object array: as a list
         raise DTypeError(f"cannot make a tensor from data of dtype {array.dtype} "
                          f"({type(data).__name__}); expected numbers or booleans")
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.from_numpy(array.dtype)
     return np.asarray(array, dtype=target.np, order="C")  # ascontiguousarray makes 0-d 1-d
+
+
+def _wants_bfloat16(data: Any, dtype: Any) -> bool:
+    """Whether data becomes a bfloat16 tensor: asked for, or an ml_dtypes bfloat16 array."""
+    if dtype is not None:
+        return dtypes.to_dtype(dtype) is dtypes.bfloat16
+    return dtypes.is_bfloat16_array(data)
+
+
+def _ragged_message(data: Any, exc: Exception) -> str:
+    """Where a nested sequence stops being rectangular, in PyTorch's words."""
+    level, shape = [data], []
+    while all(isinstance(v, (list, tuple)) for v in level) and level:
+        lengths = [len(v) for v in level]
+        if len(set(lengths)) > 1:
+            odd = next(n for n in lengths if n != lengths[0])
+            return (f"expected sequence of length {lengths[0]} at dim {len(shape)} (got {odd}): "
+                    f"a ragged (inhomogeneous) nested sequence cannot be a tensor (shape so far "
+                    f"{tuple(shape)})")
+        shape.append(lengths[0])
+        level = [item for v in level for item in v]
+    return f"cannot make a tensor from a nested sequence of shape {tuple(shape)}: {exc}"
 
 
 def _has_numpy_float64(data: Any) -> bool:
@@ -146,7 +176,8 @@ class Tensor(TorchTensorMethods):
         else:
             array = _host_array(data, dtype)
             name = canonical_name(device) if device is not None else default_device()
-            self.node = _upload(array, name)
+            bits = _wants_bfloat16(data, dtype)
+            self.node = _upload(array, name, dtypes.bfloat16 if bits else None)
         self.requires_grad = False
         self.grad: Optional[Tensor] = None
         self._ctx: Any = None
@@ -196,6 +227,22 @@ class Tensor(TorchTensorMethods):
         self.requires_grad = flag
         return self
 
+    # --- autograd (petagrad.autograd) ---
+    def backward(self, gradient: Any = None, retain_graph: Optional[builtins.bool] = None,
+                 create_graph: builtins.bool = False, inputs: Any = None) -> None:
+        """torch's Tensor.backward: accumulate gradients into the leaves' `.grad`."""
+        _AG.backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def detach(self) -> "Tensor":
+        """The same value, cut off from the autograd graph (no copy)."""
+        return _AG.detach(self)
+
+    def gradient(self, *targets: "Tensor", gradient: Any = None,
+                 create_graph: builtins.bool = False) -> list["Tensor"]:
+        """tinygrad's: d self / d target for each target in self's graph, requires_grad
+        or not (zeros for a target self does not depend on)."""
+        return _AG.gradient(self, *targets, gradient=gradient, create_graph=create_graph)
+
     # -- properties ------------------------------------------------------------------------
     @property
     def shape(self) -> Shape:
@@ -215,7 +262,9 @@ class Tensor(TorchTensorMethods):
 
     @property
     def size(self) -> int:
-        return self.node.size
+        """NumPy's element count, an int; called, PyTorch's: `t.size()` is the shape and
+        `t.size(0)` one dimension (api/pytorch.ElementCount)."""
+        return _PT.element_count(self)
 
     @property
     def itemsize(self) -> int:
@@ -226,16 +275,26 @@ class Tensor(TorchTensorMethods):
         return self.node.size * self.node.dtype.itemsize
 
     # -- evaluation and conversion ---------------------------------------------------------
-    def realize(self) -> "Tensor":
-        """Compute the value now (normally it is computed when first needed)."""
+    def realize(self, *others: "Tensor") -> "Tensor":
+        """Compute the value now (normally it is computed when first needed); with `others`
+        (tinygrad's `Tensor.realize(a, b, ...)`), all of them in one schedule."""
         with _memory_guard(self.node):
-            engine.realize([self.node])
+            engine.realize([self.node] + [t.node for t in others])
         # an asynchronous device (CL) has only queued the kernels: wait, so "now" holds and
         # timing realize() measures the work
-        get_device(self.device).synchronize()
+        for device in {self.device, *(t.device for t in others)}:
+            get_device(device).synchronize()
         return self
 
     def numpy(self) -> np.ndarray:
+        """The values as a new NumPy array (bfloat16: an ml_dtypes bfloat16 array; without
+        ml_dtypes a TypeError saying what to install)."""
+        if self.dtype is dtypes.bfloat16:
+            return dtypes.bfloat16_host(self._host())
+        return self._host()
+
+    def _host(self) -> np.ndarray:
+        """The values on the host as NumPy can hold them (bfloat16 as float32, exactly)."""
         with _memory_guard(self.node):
             return engine.to_numpy(self.node)
 
@@ -244,13 +303,13 @@ class Tensor(TorchTensorMethods):
         return array if dtype is None else array.astype(dtype)
 
     def item(self) -> Any:
-        if self.size != 1:
+        if self.node.size != 1:  # node.size: the plain int, not the callable ElementCount
             raise ValueError(f"can only convert an array of size 1 to a Python scalar, "
                              f"got shape {self.shape}")
-        return self.numpy().reshape(()).item()
+        return self._host().reshape(()).item()
 
     def tolist(self) -> Any:
-        return self.numpy().tolist()
+        return self._host().tolist()
 
     def assign(self, value: Any) -> "Tensor":
         """Overwrite this tensor's values in place (same buffer), e.g. for optimizer updates.
@@ -271,7 +330,11 @@ class Tensor(TorchTensorMethods):
         self._version[0] += 1
         return self
 
-    def to(self, device: str) -> "Tensor":
+    def to(self, device: Any = None, *args: Any, dtype: Any = None,
+           copy: builtins.bool = False, non_blocking: builtins.bool = False) -> "Tensor":
+        """Move to a device; PyTorch's forms too: to(dtype), to(device, dtype), to(other)."""
+        if args or dtype is not None or not isinstance(device, str):
+            return _PT.to(self, (device, *args), None, dtype)
         name = canonical_name(device)
         if name == self.device:
             return self
@@ -324,20 +387,20 @@ class Tensor(TorchTensorMethods):
         return int(self.item())
 
     def __repr__(self) -> str:
-        body = np.array2string(self.numpy(), separator=", ", prefix="Tensor(")
+        body = np.array2string(self._host(), separator=", ", prefix="Tensor(")
         extra = "" if self.dtype in (dtypes.float32, dtypes.int64, dtypes.bool_) \
             else f", dtype={self.dtype.name}"
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({body}{extra}, device={self.device}{grad})"
 
     def __str__(self) -> str:
-        return str(self.numpy())
+        return str(self._host())
 
     def __hash__(self) -> int:
         return id(self)
 
     def __reduce__(self) -> Any:
-        return (Tensor, (self.numpy(), self.dtype.name, self.device))
+        return (Tensor, (self._host(), self.dtype.name, self.device))
 
     # -- operators and methods ---------------------------------------------------------
     # Each one is its petagrad.api function with the tensor first, called at call time (the
@@ -634,8 +697,16 @@ class Tensor(TorchTensorMethods):
     def isnan(self, /) -> Tensor:
         return _E.isnan(self)
 
-    def isinf(self, /) -> Tensor:
-        return _E.isinf(self)
+    def isinf(self, /, detect_positive: builtins.bool = True,
+              detect_negative: builtins.bool = True) -> Tensor:
+        """isinf; tinygrad's keywords pick one sign of infinity."""
+        if detect_positive and detect_negative:
+            return _E.isinf(self)
+        positive = _E.equal(self, math.inf) if detect_positive else None
+        negative = _E.equal(self, -math.inf) if detect_negative else None
+        if positive is None and negative is None:
+            return _E.logical_and(_E.isinf(self), False)
+        return positive if negative is None else negative
 
     def isfinite(self, /) -> Tensor:
         return _E.isfinite(self)
@@ -693,8 +764,9 @@ class Tensor(TorchTensorMethods):
         return _E.logaddexp2(self, other)
 
     def where(self, a: Any, b: Any) -> Tensor:
-        """where(self, a, b): a where this tensor is true, else b."""
-        return _E.where(self, a, b)
+        """where(self, a, b): a where this tensor is true, else b (tinygrad's form); torch's
+        x.where(condition, other) when `a` is a bool tensor and self is not."""
+        return _PT.where_method(self, a, b)
 
     # dtype conversions
     def astype(self, dtype: Any, /, *, copy: builtins.bool = True,
@@ -724,54 +796,93 @@ class Tensor(TorchTensorMethods):
 
     # reductions and scans (api/reduction)
     def sum(self, /, axis: Axis = None, dtype: Any = None,
-            keepdims: builtins.bool = False) -> Tensor:
+            keepdims: builtins.bool = False, *, dim: Axis = None,
+            keepdim: Optional[builtins.bool] = None) -> Tensor:
+        axis, dtype, keepdims = _PT.reduce_args(self, "sum", axis, dtype, keepdims, dim,
+                                                keepdim)
         return _R.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def prod(self, /, axis: Axis = None, dtype: Any = None,
-             keepdims: builtins.bool = False) -> Tensor:
+             keepdims: builtins.bool = False, *, dim: Axis = None,
+             keepdim: Optional[builtins.bool] = None) -> Tensor:
+        axis, dtype, keepdims = _PT.reduce_args(self, "prod", axis, dtype, keepdims, dim,
+                                                keepdim)
         return _R.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def mean(self, /, axis: Axis = None, dtype: Any = None,
-             keepdims: builtins.bool = False) -> Tensor:
+             keepdims: builtins.bool = False, *, dim: Axis = None,
+             keepdim: Optional[builtins.bool] = None) -> Tensor:
+        axis, dtype, keepdims = _PT.reduce_args(self, "mean", axis, dtype, keepdims, dim,
+                                                keepdim)
         return _R.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def var(self, /, axis: Axis = None, dtype: Any = None, ddof: builtins.float = 0,
             keepdims: builtins.bool = False,
-            correction: Optional[builtins.float] = None) -> Tensor:
-        return _R.var(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims,
-                      correction=correction)
+            correction: Optional[builtins.float] = None, *, dim: Axis = None,
+            keepdim: Optional[builtins.bool] = None,
+            unbiased: Optional[builtins.bool] = None) -> Tensor:
+        """NumPy's ddof=0 by default; torch's Bessel correction when called with dim=,
+        keepdim= or unbiased= (api/pytorch.torch_correction)."""
+        correction = _PT.torch_correction(dim, keepdim, unbiased, correction, ddof)
+        axis = _PT.axis_arg(axis, dim, "var", self.ndim)
+        return _R.var(self, axis=axis, dtype=dtype, ddof=ddof,
+                      keepdims=builtins.bool(keepdims or keepdim), correction=correction)
 
     def std(self, /, axis: Axis = None, dtype: Any = None, ddof: builtins.float = 0,
             keepdims: builtins.bool = False,
-            correction: Optional[builtins.float] = None) -> Tensor:
-        return _R.std(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims,
-                      correction=correction)
+            correction: Optional[builtins.float] = None, *, dim: Axis = None,
+            keepdim: Optional[builtins.bool] = None,
+            unbiased: Optional[builtins.bool] = None) -> Tensor:
+        """NumPy's ddof=0 by default; torch's Bessel correction when called with dim=,
+        keepdim= or unbiased= (api/pytorch.torch_correction)."""
+        correction = _PT.torch_correction(dim, keepdim, unbiased, correction, ddof)
+        axis = _PT.axis_arg(axis, dim, "std", self.ndim)
+        return _R.std(self, axis=axis, dtype=dtype, ddof=ddof,
+                      keepdims=builtins.bool(keepdims or keepdim), correction=correction)
 
-    def max(self, /, axis: Axis = None, keepdims: builtins.bool = False) -> Tensor:
-        return _R.max(self, axis=axis, keepdims=keepdims)
+    def max(self, /, axis: Axis = None, keepdims: builtins.bool = False, *,
+            dim: Optional[builtins.int] = None,
+            keepdim: Optional[builtins.bool] = None) -> Any:
+        """NumPy's reduction; with dim=, torch's (values, indices) namedtuple; given a
+        tensor, torch's elementwise maximum."""
+        return _PT.max_min(self, axis, keepdims, dim, keepdim, "max")
 
-    def min(self, /, axis: Axis = None, keepdims: builtins.bool = False) -> Tensor:
-        return _R.min(self, axis=axis, keepdims=keepdims)
+    def min(self, /, axis: Axis = None, keepdims: builtins.bool = False, *,
+            dim: Optional[builtins.int] = None,
+            keepdim: Optional[builtins.bool] = None) -> Any:
+        """NumPy's reduction; with dim=, torch's (values, indices) namedtuple; given a
+        tensor, torch's elementwise minimum."""
+        return _PT.max_min(self, axis, keepdims, dim, keepdim, "min")
 
-    def any(self, /, axis: Axis = None, keepdims: builtins.bool = False) -> Tensor:
-        return _R.any(self, axis=axis, keepdims=keepdims)
+    def any(self, /, axis: Axis = None, keepdims: builtins.bool = False, *,
+            dim: Axis = None, keepdim: Optional[builtins.bool] = None) -> Tensor:
+        return _R.any(self, axis=_PT.axis_arg(axis, dim, "any", self.ndim),
+                      keepdims=builtins.bool(keepdims or keepdim))
 
-    def all(self, /, axis: Axis = None, keepdims: builtins.bool = False) -> Tensor:
-        return _R.all(self, axis=axis, keepdims=keepdims)
+    def all(self, /, axis: Axis = None, keepdims: builtins.bool = False, *,
+            dim: Axis = None, keepdim: Optional[builtins.bool] = None) -> Tensor:
+        return _R.all(self, axis=_PT.axis_arg(axis, dim, "all", self.ndim),
+                      keepdims=builtins.bool(keepdims or keepdim))
 
     def argmax(self, /, axis: Optional[builtins.int] = None,
-               keepdims: builtins.bool = False) -> Tensor:
-        return _R.argmax(self, axis=axis, keepdims=keepdims)
+               keepdims: builtins.bool = False, *, dim: Optional[builtins.int] = None,
+               keepdim: Optional[builtins.bool] = None) -> Tensor:
+        return _R.argmax(self, axis=_PT.axis_arg(axis, dim, "argmax", self.ndim),
+                         keepdims=builtins.bool(keepdims or keepdim))
 
     def argmin(self, /, axis: Optional[builtins.int] = None,
-               keepdims: builtins.bool = False) -> Tensor:
-        return _R.argmin(self, axis=axis, keepdims=keepdims)
+               keepdims: builtins.bool = False, *, dim: Optional[builtins.int] = None,
+               keepdim: Optional[builtins.bool] = None) -> Tensor:
+        return _R.argmin(self, axis=_PT.axis_arg(axis, dim, "argmin", self.ndim),
+                         keepdims=builtins.bool(keepdims or keepdim))
 
-    def cumsum(self, /, axis: Optional[builtins.int] = None, dtype: Any = None) -> Tensor:
-        return _R.cumsum(self, axis=axis, dtype=dtype)
+    def cumsum(self, /, axis: Optional[builtins.int] = None, dtype: Any = None, *,
+               dim: Optional[builtins.int] = None) -> Tensor:
+        return _R.cumsum(self, axis=_PT.axis_arg(axis, dim, "cumsum"), dtype=dtype)
 
-    def cumprod(self, /, axis: Optional[builtins.int] = None, dtype: Any = None) -> Tensor:
-        return _R.cumprod(self, axis=axis, dtype=dtype)
+    def cumprod(self, /, axis: Optional[builtins.int] = None, dtype: Any = None, *,
+               dim: Optional[builtins.int] = None) -> Tensor:
+        return _R.cumprod(self, axis=_PT.axis_arg(axis, dim, "cumprod"), dtype=dtype)
 
     # shape and movement (api/movement)
     def reshape(self, /, shape: Any = None, *more: Any,
@@ -790,7 +901,8 @@ class Tensor(TorchTensorMethods):
         return _M.ravel(self)
 
     def transpose(self, *axes: Any) -> Tensor:
-        return _M.transpose(self, *axes)
+        """NumPy's transpose; two ints swap those axes (torch's transpose(dim0, dim1))."""
+        return _PT.transpose(self, axes)
 
     def permute(self, *axes: Any) -> Tensor:
         return _M.permute(self, *axes)
@@ -801,41 +913,51 @@ class Tensor(TorchTensorMethods):
     def moveaxis(self, source: Any, destination: Any, /) -> Tensor:
         return _M.moveaxis(self, source, destination)
 
-    def squeeze(self, /, axis: Any = None) -> Tensor:
-        return _M.squeeze(self, axis=axis)
+    def squeeze(self, /, axis: Any = None, *, dim: Any = None) -> Tensor:
+        """NumPy's squeeze (a listed axis must have size 1); torch's with dim=, which leaves
+        an axis of another size alone."""
+        return _M.squeeze(self, axis=axis) if dim is None else _PT.squeeze(self, dim)
 
     def expand_dims(self, /, axis: Any) -> Tensor:
         return _M.expand_dims(self, axis=axis)
 
-    def unsqueeze(self, /, axis: Any) -> Tensor:
+    def unsqueeze(self, /, dim: Any) -> Tensor:
         """torch's name for expand_dims."""
-        return _M.expand_dims(self, axis=axis)
+        return _M.expand_dims(self, axis=dim)
 
     def broadcast_to(self, shape: tuple[builtins.int, ...]) -> Tensor:
         return _E.broadcast_to(self, shape)
 
     def expand(self, *shape: Any) -> Tensor:
         """torch's broadcast_to: the shape as one sequence or as separate sizes."""
-        single = len(shape) == 1 and not isinstance(shape[0], builtins.int)
-        return _E.broadcast_to(self, shape[0] if single else shape)
+        return _E.broadcast_to(self, _PT.expand_sizes(self.shape, shape))
 
-    def flip(self, /, axis: Any = None) -> Tensor:
-        return _M.flip(self, axis=axis)
+    def flip(self, /, axis: Any = None, *more: builtins.int, dims: Any = None) -> Tensor:
+        """NumPy's flip(axis); torch's flip(dims) and flip(0, 1) too."""
+        return _M.flip(self, axis=_PT.flip_axes(axis, more, dims))
 
     def pad(self, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Tensor:
         return _M.pad(self, pad_width, mode=mode, constant_values=constant_values)
 
-    def split(self, indices_or_sections: Any, axis: builtins.int = 0) -> list[Tensor]:
+    def split(self, indices_or_sections: Any, axis: builtins.int = 0, *,
+              dim: Optional[builtins.int] = None) -> list[Tensor]:
+        """NumPy's split (sections or indices); with dim=, torch's (sizes)."""
+        if dim is not None:
+            return _PT.split(self, indices_or_sections, dim)
         return _M.split(self, indices_or_sections, axis=axis)
 
-    def repeat(self, repeats: Any, /, axis: Optional[builtins.int] = None) -> Tensor:
-        return _M.repeat(self, repeats, axis=axis)
+    def repeat(self, repeats: Any, /, *more: Any, axis: Optional[builtins.int] = None) -> Tensor:
+        """numpy.repeat, except torch's tile for several sizes, x.repeat(2, 3), or one tuple at
+        least as long as x's rank and 2, x.repeat((2, 3)) (api/pytorch.is_torch_repeat)."""
+        return _PT.repeat(self, repeats, more, axis)
 
     def tile(self, reps: Any, /) -> Tensor:
         return _M.tile(self, reps)
 
-    def roll(self, /, shift: Any, axis: Any = None) -> Tensor:
-        return _M.roll(self, shift=shift, axis=axis)
+    def roll(self, /, shift: Any = None, axis: Any = None, *, shifts: Any = None,
+             dims: Any = None) -> Tensor:
+        return _M.roll(self, shift=shift if shifts is None else shifts,
+                       axis=axis if dims is None else dims)
 
     def contiguous(self) -> Tensor:
         """A copy with a buffer of its own in row-major order (not a view)."""
@@ -865,18 +987,25 @@ class Tensor(TorchTensorMethods):
         return _L.dot(self, b)
 
     # sorting and searching (api/sorting, api/searching)
-    def sort(self, axis: builtins.int = -1, kind: Any = None, order: Any = None, *,
-             descending: builtins.bool = False, stable: builtins.bool = True) -> None:
-        """ndarray.sort: in place, returning None."""
-        _SO.sort_in_place(self, axis, kind, order, descending=descending, stable=stable)
+    def sort(self, *args: Any, **kwargs: Any) -> Any:
+        """Two forms, chosen by the call (api/selection.sort_method has the details):
+        PyTorch's `x.sort(dim=-1, descending=False, stable=False)` returns (values,
+        indices) and leaves x as it is, taken when a dim is given (by position or as
+        dim=) or when descending= comes without NumPy's axis/kind/order; otherwise
+        NumPy's `x.sort(axis=-1, kind=None, order=None)` sorts x in place and returns
+        None (`x.sort()`, `x.sort(axis=1)`, `x.sort(0, "stable")`)."""
+        return _SL.sort_method(self, *args, **kwargs)
 
-    def argsort(self, /, *, axis: Optional[builtins.int] = -1,
-                descending: builtins.bool = False, stable: builtins.bool = True,
-                kind: Any = None) -> Tensor:
-        return _SO.argsort(self, axis=axis, descending=descending, stable=stable, kind=kind)
+    def argsort(self, /, dim: Optional[builtins.int] = None, *,
+                axis: Optional[builtins.int] = -1, descending: builtins.bool = False,
+                stable: builtins.bool = True, kind: Any = None) -> Tensor:
+        """The Array API's argsort; torch's positional dim (x.argsort(1)) too."""
+        return _SO.argsort(self, axis=axis if dim is None else dim, descending=descending,
+                           stable=stable, kind=kind)
 
-    def nonzero(self, /) -> tuple[Tensor, ...]:
-        return _SE.nonzero(self)
+    def nonzero(self, /, *, as_tuple: Optional[builtins.bool] = None) -> Any:
+        """NumPy's tuple of index arrays; as_tuple=False gives torch's (n, ndim) indices."""
+        return _PT.nonzero(self, as_tuple)
 
     def searchsorted(self, v: Any, side: str = "left", sorter: Any = None) -> Tensor:
         return _SE.searchsorted(self, v, side=side, sorter=sorter)
@@ -910,9 +1039,27 @@ def _memory_guard(node: Node) -> Any:
     return out_of_memory_as_memory_error(node.shape, node.dtype, node.device)
 
 
-def _upload(array: np.ndarray, device_name: str) -> Node:
+_BFLOAT16_WARNED: set[str] = set()
+
+
+def bfloat16_fallback(dtype: DType, device_name: str) -> DType:
+    """`dtype`, or float32 for bfloat16 on a device that cannot hold it: such a device
+    computes bfloat16 tensors in float32, saying so in one warning (never an error)."""
+    if dtype is not dtypes.bfloat16 or get_device(device_name).supports(dtype):
+        return dtype
+    if device_name not in _BFLOAT16_WARNED:
+        _BFLOAT16_WARNED.add(device_name)
+        warnings.warn(f"device {device_name} cannot hold bfloat16; its bfloat16 tensors are "
+                      f"float32 instead", RuntimeWarning, stacklevel=4)
+    return dtypes.float32
+
+
+def _upload(array: np.ndarray, device_name: str, dtype: Optional[DType] = None) -> Node:
+    """A buffer on the device holding `array` (for bfloat16, `dtype`, its uint16 bits)."""
     device = get_device(device_name)
-    dtype = dtypes.from_numpy(array.dtype)
+    if dtype is dtypes.bfloat16 and bfloat16_fallback(dtype, device_name) is not dtype:
+        array, dtype = dtypes.bfloat16_values(array).reshape(array.shape), None
+    dtype = dtype or dtypes.from_numpy(array.dtype)
     if not device.supports(dtype):
         raise DTypeError(f"device {device_name} does not support dtype {dtype.name}")
     with out_of_memory_as_memory_error(array.shape, dtype, device_name):
@@ -1009,3 +1156,6 @@ from petagrad.api import primitive as _P  # noqa: E402
 from petagrad.api import reduction as _R  # noqa: E402
 from petagrad.api import searching as _SE  # noqa: E402
 from petagrad.api import sorting as _SO  # noqa: E402
+from petagrad.api import selection as _SL  # noqa: E402
+from petagrad import autograd as _AG  # noqa: E402
+from petagrad.api import pytorch as _PT  # noqa: E402

@@ -81,8 +81,14 @@ def _host_nested(seq: Any) -> Any:
 tensor = asarray
 
 
-def full(shape: Any, fill_value: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
-    return _full(shape, fill_value, dtype, device, "full")
+def full(shape: Any, fill_value: Any, dtype: Any = None, device: Optional[str] = None, *,
+         requires_grad: bool = False) -> Tensor:
+    return leaf(_full(shape, fill_value, dtype, device, "full"), requires_grad)
+
+
+def leaf(t: Tensor, requires_grad: bool) -> Tensor:
+    """A new tensor as a leaf that requires grad when asked (PyTorch's `requires_grad=`)."""
+    return t.requires_grad_(True) if requires_grad else t
 
 
 def _fill_dtype(fill_value: Any) -> dtypes.DType:
@@ -110,20 +116,27 @@ def _full(shape: Any, fill_value: Any, dtype: Any, device: Optional[str], op: st
             dtype):
         raise OverflowError(f"{op}: fill value {fill_value!r} is out of range for "
                             f"{dtype.name}")
-    return P.const(dtype.np.type(fill_value).item(), dtype, dims, _device(device))
+    value = dtype.np.type(fill_value).item()
+    if dtype is dtypes.bfloat16:  # a bfloat16 literal keeps float32 precision in kernels
+        value = dtypes.bfloat16_scalar(value)
+    return P.const(value, dtype, dims, _device(device))
 
 
-def zeros(shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
-    return _full(shape, 0, _dtype(dtype), device, "zeros")
+def zeros(shape: Any, dtype: Any = None, device: Optional[str] = None, *,
+          requires_grad: bool = False) -> Tensor:
+    return leaf(_full(shape, 0, _dtype(dtype), device, "zeros"), requires_grad)
 
 
-def ones(shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
-    return _full(shape, 1, _dtype(dtype), device, "ones")
+def ones(shape: Any, dtype: Any = None, device: Optional[str] = None, *,
+         requires_grad: bool = False) -> Tensor:
+    return leaf(_full(shape, 1, _dtype(dtype), device, "ones"), requires_grad)
 
 
-def empty(shape: Any, dtype: Any = None, device: Optional[str] = None) -> Tensor:
+def empty(shape: Any, dtype: Any = None, device: Optional[str] = None, *,
+          requires_grad: bool = False) -> Tensor:
     dtype = _dtype(dtype)
-    return Tensor(graph.empty(dtype, _shape(shape, dtype, "empty"), _device(device)))
+    out = Tensor(graph.empty(dtype, _shape(shape, dtype, "empty"), _device(device)))
+    return leaf(out, requires_grad)
 
 
 def _like(x: Any, dtype: Any, device: Optional[str]) -> tuple[tuple[int, ...], Any, str]:
@@ -131,22 +144,25 @@ def _like(x: Any, dtype: Any, device: Optional[str]) -> tuple[tuple[int, ...], A
     return x.shape, dtype if dtype is not None else x.dtype, device or x.device
 
 
-def zeros_like(x: Any, /, dtype: Any = None, device: Optional[str] = None) -> Tensor:
-    return zeros(*_like(x, dtype, device))
+def zeros_like(x: Any, /, dtype: Any = None, device: Optional[str] = None, *,
+               requires_grad: bool = False) -> Tensor:
+    return zeros(*_like(x, dtype, device), requires_grad=requires_grad)
 
 
-def ones_like(x: Any, /, dtype: Any = None, device: Optional[str] = None) -> Tensor:
-    return ones(*_like(x, dtype, device))
+def ones_like(x: Any, /, dtype: Any = None, device: Optional[str] = None, *,
+              requires_grad: bool = False) -> Tensor:
+    return ones(*_like(x, dtype, device), requires_grad=requires_grad)
 
 
-def empty_like(x: Any, /, dtype: Any = None, device: Optional[str] = None) -> Tensor:
-    return empty(*_like(x, dtype, device))
+def empty_like(x: Any, /, dtype: Any = None, device: Optional[str] = None, *,
+               requires_grad: bool = False) -> Tensor:
+    return empty(*_like(x, dtype, device), requires_grad=requires_grad)
 
 
 def full_like(x: Any, /, fill_value: Any, dtype: Any = None,
-              device: Optional[str] = None) -> Tensor:
+              device: Optional[str] = None, *, requires_grad: bool = False) -> Tensor:
     shape, dtype, device = _like(x, dtype, device)
-    return full(shape, fill_value, dtype, device)
+    return full(shape, fill_value, dtype, device, requires_grad=requires_grad)
 
 
 @P.copies
@@ -180,8 +196,12 @@ def meshgrid(*arrays: Any, indexing: str = "xy") -> list[Tensor]:
 
 
 def arange(start: Any, /, stop: Any = None, step: Any = 1, dtype: Any = None,
-           device: Optional[str] = None) -> Tensor:
+           device: Optional[str] = None, *, requires_grad: bool = False) -> Tensor:
     """Evenly spaced values in [start, stop), like numpy.arange (ints stay int64)."""
+    return leaf(_arange(start, stop, step, dtype, device), requires_grad)
+
+
+def _arange(start: Any, stop: Any, step: Any, dtype: Any, device: Optional[str]) -> Tensor:
     if stop is None:
         start, stop = 0, start
     if step == 0:
@@ -204,7 +224,13 @@ def arange(start: Any, /, stop: Any = None, step: Any = 1, dtype: Any = None,
 
 
 def linspace(start: float, stop: float, /, num: int = 50, endpoint: bool = True,
-             dtype: Any = None, device: Optional[str] = None) -> Tensor:
+             dtype: Any = None, device: Optional[str] = None, *,
+             requires_grad: bool = False) -> Tensor:
+    return leaf(_linspace(start, stop, num, endpoint, dtype, device), requires_grad)
+
+
+def _linspace(start: float, stop: float, num: int, endpoint: bool, dtype: Any,
+              device: Optional[str]) -> Tensor:
     if not hasattr(num, "__index__"):
         raise TypeError(f"linspace: num must be an integer, got {num!r}")
     num = operator.index(num)
@@ -223,7 +249,11 @@ def linspace(start: float, stop: float, /, num: int = 50, endpoint: bool = True,
 
 
 def eye(n: int, m: Optional[int] = None, /, k: int = 0, dtype: Any = None,
-        device: Optional[str] = None) -> Tensor:
+        device: Optional[str] = None, *, requires_grad: bool = False) -> Tensor:
+    return leaf(_eye(n, m, k, dtype, device), requires_grad)
+
+
+def _eye(n: int, m: Optional[int], k: int, dtype: Any, device: Optional[str]) -> Tensor:
     m = n if m is None else m
     dtype = _dtype(dtype)
     n, m = _shape((n, m), dtype, "eye")
@@ -235,8 +265,9 @@ def eye(n: int, m: Optional[int] = None, /, k: int = 0, dtype: Any = None,
     return P.cast(E.equal(E.add(rows, k), cols), dtype)
 
 
-def identity(n: int, dtype: Any = None, device: Optional[str] = None) -> Tensor:
-    return eye(n, dtype=dtype, device=device)
+def identity(n: int, dtype: Any = None, device: Optional[str] = None, *,
+             requires_grad: bool = False) -> Tensor:
+    return eye(n, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def _matrix_operand(x: Any, op: str) -> Tensor:

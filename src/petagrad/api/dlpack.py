@@ -30,6 +30,11 @@ from petagrad.tensor import Tensor
 KDL_CPU = 1
 KDL_OPENCL = 4
 HOST_DEVICES = ("CPU", "NUMPY")
+_BFLOAT16_DLPACK = (
+    "DLPack: petagrad exchanges DLPack capsules through NumPy, which has no bfloat16, so a "
+    "bfloat16 tensor cannot pass this way; go through its bits instead: "
+    "torch.from_numpy(t.bitcast(petagrad.int16).numpy()).view(torch.bfloat16), and "
+    "petagrad.tensor(x.view(torch.int16).numpy()).bitcast(petagrad.bfloat16)")
 
 
 class _HostView:
@@ -91,6 +96,9 @@ def dlpack(tensor: Tensor, *, stream: Any = None, max_version: Optional[tuple[in
                          f"devices, got {stream!r}")
     if copy not in (None, True, False):
         raise ValueError(f"__dlpack__: copy must be None, True or False, got {copy!r}")
+    if tensor.dtype is dtypes.bfloat16:
+        # the capsule is made by NumPy, which has no bfloat16 (its buffer would pass as uint16)
+        raise BufferError(_BFLOAT16_DLPACK)
     on_host = tensor.device in HOST_DEVICES
     if dl_device is not None:
         dl_device = tuple(dl_device)
@@ -129,6 +137,8 @@ def from_dlpack(x: Any, /, *, device: Optional[str] = None,
     if not hasattr(x, "__dlpack__"):
         raise TypeError(f"from_dlpack: expected an object with __dlpack__ (a DLPack "
                         f"producer), got {type(x).__name__}")
+    if str(getattr(x, "dtype", "")).endswith("bfloat16"):
+        raise BufferError(_BFLOAT16_DLPACK)
     try:
         host = np.from_dlpack(x, copy=copy)
     except BufferError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 
@@ -121,8 +121,17 @@ def operands(name: str, *values: Operand, dtype: DType | None = None) -> list[Te
             out.append(v if v.shape == shape else broadcast_to(v, shape))
         else:
             _scalar_fits(v, dtype)
-            out.append(P.const(dtype.np.type(v).item(), dtype, shape, like.device))
+            value = dtype.np.type(v).item()
+            if dtype is dtypes.bfloat16 and name not in _FLOAT32_SCALAR_OPS:
+                value = dtypes.bfloat16_scalar(value)
+            out.append(P.const(value, dtype, shape, like.device))
     return out
+
+
+# A Python scalar next to a bfloat16 tensor is rounded to bfloat16, as PyTorch casts it to
+# the common dtype, except in * and /, where PyTorch keeps it in float32 (its compute type):
+# so petagrad's single ops give PyTorch's bits
+_FLOAT32_SCALAR_OPS = frozenset({"multiply", "divide"})
 
 
 def _signature(dtype: DType | None, converted: list[Any]) -> tuple[DType, tuple[int, ...]]:
@@ -383,6 +392,17 @@ def _exp_const(value: float, x: Tensor) -> Tensor:
     return found
 
 
+# computed in float32 by the multi-op functions and rounded once at the end (NumPy's float16
+# loops do that, and PyTorch's bfloat16 ones)
+_NARROW_FLOATS = (dtypes.float16, dtypes.bfloat16)
+
+
+def _in_float32(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """fn of a bfloat16 x computed in float32 and rounded once, as PyTorch computes its
+    bfloat16 functions (op by op in bfloat16, a composed function would round at each step)."""
+    return P.cast(fn(P.cast(x, dtypes.float32)), x.dtype)
+
+
 def _exp_real(x: Tensor) -> Tensor:
     """e^x = 2^r' 2^k with k = trunc(x log2 e) and r' = (x - k ln 2) log2 e, the product
     k ln 2 taken in two parts so r' carries no error from rounding x log2 e (exp2(x log2 e)
@@ -399,7 +419,7 @@ def _exp_real(x: Tensor) -> Tensor:
     gradient tape: e^x = 2^((x - k ln 2) log2 e) 2^k holds for any k, so only r' carries
     the gradient, out * ln 2 * log2 e = out."""
     dtype = x.dtype
-    if dtype is dtypes.float16:
+    if dtype in _NARROW_FLOATS:
         x = P.cast(x, dtypes.float32)
     hi, lo, bound = _EXP_PARTS[x.dtype.name]
     ft = x.dtype
@@ -423,7 +443,7 @@ def expm1(x: Operand, /) -> Tensor:
         from petagrad.api import complex_math as CM
         return CM.expm1(x)
     dtype = x.dtype
-    if dtype is dtypes.float16:
+    if dtype in _NARROW_FLOATS:
         x = P.cast(x, dtypes.float32)
     u = exp(x)
     # away from 0, u - 1 loses nothing (and log(u) - x would add log's error)
@@ -440,6 +460,8 @@ def log(x: Operand, /) -> Tensor:
     if x.dtype.is_complex:
         from petagrad.api import complex_math as CM
         return CM.log(x)
+    if x.dtype is dtypes.bfloat16:
+        return _in_float32(log, x)
     return multiply(log2(x), LN_2)
 
 
@@ -448,6 +470,8 @@ def log10(x: Operand, /) -> Tensor:
     if x.dtype.is_complex:
         from petagrad.api import complex_math as CM
         return CM.log10(x)
+    if x.dtype is dtypes.bfloat16:
+        return _in_float32(log10, x)
     return multiply(log2(x), math.log10(2))
 
 
@@ -460,7 +484,7 @@ def log1p(x: Operand, /) -> Tensor:
         from petagrad.api import complex_math as CM
         return CM.log1p(x)
     dtype = x.dtype
-    if dtype is dtypes.float16:
+    if dtype in _NARROW_FLOATS:
         x = P.cast(x, dtypes.float32)
     u = add(x, 1)
     special = logical_or(logical_or(equal(u, 1), equal(u, 0)), isinf(u))
@@ -478,6 +502,9 @@ def sqrt(x: Operand, /) -> Tensor:
 
 
 def rsqrt(x: Operand, /) -> Tensor:
+    x = as_tensor(x)
+    if x.dtype is dtypes.bfloat16:
+        return _in_float32(rsqrt, x)
     return reciprocal(sqrt(x))
 
 
@@ -519,8 +546,8 @@ def _cos_real(x: Tensor) -> Tensor:
     key = ("float64" if dtype is dtypes.float64 else "float32", wide.name)
     p1, p2, p3, magic = _COS_PARTS[key]
     xw = x if dtype is wide else P.cast(x, wide)
-    y = P.elementwise(Op.MUL, wide, xw.detach() if xw.requires_grad else xw,
-                      _exp_const(1 / math.pi, xw))
+    y = P.no_gradient(P.elementwise(Op.MUL, wide, xw.detach() if xw.requires_grad else xw,
+                                    _exp_const(1 / math.pi, xw)))  # n: off the gradient
     y = P.elementwise(Op.ADD, wide, y, _exp_const(-0.5, xw))
     n = P.elementwise(Op.ADD, wide, P.elementwise(Op.ADD, wide, y, _exp_const(magic, xw)),
                       _exp_const(-magic, xw))
@@ -551,13 +578,18 @@ def tan(x: Operand, /) -> Tensor:
     if x.dtype.is_complex:
         from petagrad.api import complex_math as CM
         return CM.tan(x)
+    if x.dtype is dtypes.bfloat16:
+        return _in_float32(tan, x)
     return true_divide(sin(x), cos(x))
 
 
 def sigmoid(x: Operand, /) -> Tensor:
     """1 / (1 + e^-x) from e = e^-|x| <= 1, so neither value nor gradient overflows."""
     x = _float_operand("sigmoid", x)
-    e = exp(negative(absolute(x)))
+    if x.dtype is dtypes.bfloat16:
+        return _in_float32(sigmoid, x)
+    # |x| as a select: absolute() has slope 0 at 0, which would make sigmoid'(0) 0, not 1/4
+    e = exp(negative(where(less(x, 0), negative(x), x)))
     return where(less(x, 0), true_divide(e, add(e, 1)), reciprocal(add(e, 1)))
 
 
@@ -567,6 +599,8 @@ def tanh(x: Operand, /) -> Tensor:
     if x.dtype.is_complex:
         from petagrad.api import complex_math as CM
         return CM.tanh(x)
+    if x.dtype is dtypes.bfloat16:
+        return _in_float32(tanh, x)
     magnitude_x = absolute(x)
     e = exp(multiply(magnitude_x, -2.0))
     magnitude = true_divide(subtract(1.0, e), add(e, 1.0))
@@ -750,11 +784,19 @@ def clip(x: Operand, /, min: Operand = None, max: Operand = None, *,  # noqa: A0
             a_min = None
         if _is_int_scalar(a_max) and a_max > dtypes.max_value(x.dtype):
             a_max = None
+    clipped = x
     if a_min is not None:
-        x = maximum(x, a_min)
+        clipped = maximum(clipped, a_min)
     if a_max is not None:
-        x = minimum(x, a_max)
-    return x
+        clipped = minimum(clipped, a_max)
+    if not x.dtype.is_float:
+        return clipped
+    # PyTorch's slope: 1 on the closed interval (maximum/minimum would split it at a tie)
+    inside = None if a_min is None else greater_equal(x, a_min)
+    if a_max is not None:
+        below = less_equal(x, a_max)
+        inside = below if inside is None else logical_and(inside, below)
+    return where(inside, x.astype(clipped.dtype), clipped)
 
 
 def isnan(x: Operand, /) -> Tensor:
@@ -931,7 +973,7 @@ def _float_unary(name: str, x: Operand) -> tuple[Tensor, DType]:
     _real_only(name, x)
     x = _float_operand(name, x)
     out_dtype = x.dtype
-    return (P.cast(x, dtypes.float32) if out_dtype is dtypes.float16 else x), out_dtype
+    return (P.cast(x, dtypes.float32) if out_dtype in _NARROW_FLOATS else x), out_dtype
 
 
 def _float_binary(name: str, a: Operand, b: Operand, widen: bool = True
@@ -946,7 +988,7 @@ def _float_binary(name: str, a: Operand, b: Operand, widen: bool = True
         target = dtypes.result_type(a.dtype, dtypes.float16)
         a, b = P.cast(a, target), P.cast(b, target)
     out_dtype = a.dtype
-    if widen and out_dtype is dtypes.float16:
+    if widen and out_dtype in _NARROW_FLOATS:
         a, b = P.cast(a, dtypes.float32), P.cast(b, dtypes.float32)
     return a, b, out_dtype
 

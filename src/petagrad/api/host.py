@@ -21,8 +21,9 @@ def host_input(x: Tensor, dtype: np.dtype) -> np.ndarray:
     x.realize()
     node = x.node
     host_array: Optional[Callable] = getattr(get_device(x.device), "host_array", None)
-    if node.op is Op.BUFFER and host_array is not None and node.dtype.np == dtype:
+    if node.op is Op.BUFFER and host_array is not None and node.dtype.np == dtype and \
+            node.dtype.storage_np is None:  # a bfloat16 buffer holds bits, not its values
         for listener in read_listeners:
             listener(node)
         return host_array(node.buffer, node.dtype, node.size).reshape(node.shape)
-    return x.numpy().astype(dtype, copy=False)
+    return x._host().astype(dtype, copy=False)

@@ -922,9 +922,25 @@ def take_along_axis(x: Any, indices: Any, axis: int | None = -1) -> Tensor:
 @P.copies
 def gather(x: Any, dim: int, index: Any) -> Tensor:
     """PyTorch's gather: out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and so on).
-    index has x's ndim and is no larger than x on the other axes; out has index's shape."""
+    index has x's ndim and is no larger than x on the other axes; out has index's shape.
+    The index must be integers (DTypeError, a TypeError); a 0-d x or index counts as 1-d
+    of size 1, as in PyTorch."""
     x = as_tensor(x)
-    host: Any = index if isinstance(index, Tensor) else _host_index(index, "gather")
+    if isinstance(index, Tensor):
+        if not index.dtype.is_int or index.dtype.is_bool:
+            raise DTypeError(f"gather: index must be an integer tensor, got dtype "
+                             f"{index.dtype.name}")
+        host: Any = index
+    else:
+        host = np.asarray(index)
+        if host.dtype.kind not in "iu" and not (host.size == 0 and host.dtype.kind == "f"):
+            raise DTypeError(f"gather: index must be integers, got dtype {host.dtype}")
+        host = host.astype(np.int64, copy=False)
+    if 0 in (x.ndim, host.ndim) and x.ndim <= 1 and host.ndim <= 1:
+        size = math.prod(host.shape)
+        flat = P.reshape(host, (size,)) if isinstance(host, Tensor) else host.reshape(size)
+        out = gather(P.reshape(x, (x.size,)), dim, flat)
+        return P.reshape(out, tuple(host.shape))
     shape = tuple(host.shape)
     if len(shape) != x.ndim:
         raise ShapeError(f"gather: index has {len(shape)} dimensions but the input has "

@@ -8,15 +8,30 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from typing import Any, Callable, Optional
 
+from petagrad import dtypes
 from petagrad.dtypes import DType
 from petagrad.ir import graph
 from petagrad.ir.ops import Op
-from petagrad.tensor import Tensor
+from petagrad.tensor import Tensor, bfloat16_fallback
 
 # Set by petagrad.autograd: records how to differentiate a new tensor (None = no autograd).
 record_gradient: Optional[Callable[[Tensor, Op, tuple[Tensor, ...], Any], None]] = None
+
+
+# Nodes whose value autograd's lazy-graph walk (gradient() w.r.t. a tensor that does not
+# require grad) treats as a constant: values the tape skips through detach() (a rounding
+# done by adding and subtracting a magic number, whose derivative is 0, not 1), since the
+# lazy graph has no detach. Weak: it never keeps a node alive.
+NO_GRADIENT: "weakref.WeakSet[graph.Node]" = weakref.WeakSet()
+
+
+def no_gradient(x: Tensor) -> Tensor:
+    """Mark x's node as a constant for differentiation through the lazy graph."""
+    NO_GRADIENT.add(x.node)
+    return x
 
 
 def _result(node: graph.Node, op: Op, srcs: tuple[Tensor, ...], arg: Any) -> Tensor:
@@ -32,6 +47,8 @@ def elementwise(op: Op, dtype: DType, *srcs: Tensor, arg: Any = None) -> Tensor:
 
 
 def cast(x: Tensor, dtype: DType) -> Tensor:
+    if dtype is dtypes.bfloat16:
+        dtype = bfloat16_fallback(dtype, x.device)
     if x.dtype is dtype:
         return x
     return elementwise(Op.CAST, dtype, x, arg=dtype)
@@ -46,6 +63,12 @@ def reduce(op: Op, x: Tensor, axes: tuple[int, ...]) -> Tensor:
 
 def sort(keys: Tensor, payload: Tensor, descending: bool = False) -> Tensor:
     """`payload` permuted as the stable sort of `keys` along the last axis would permute it."""
+    if dtypes.bfloat16 in (keys.dtype, payload.dtype):
+        # sorted as float32 (exact both ways): the sort kernels order keys by their bits
+        wide = [cast(t, dtypes.float32) if t.dtype is dtypes.bfloat16 else t
+                for t in (keys, payload)]
+        out = sort(wide[0], wide[1], descending)
+        return cast(out, payload.dtype)
     arg = bool(descending)
     return _result(graph.sort(keys.node, payload.node, arg), Op.SORT, (keys, payload), arg)
 
@@ -133,6 +156,8 @@ def flip(x: Tensor, axes: tuple[int, ...]) -> Tensor:
 
 
 def const(value: Any, dtype: DType, shape: tuple[int, ...], device: str) -> Tensor:
+    if dtype is dtypes.bfloat16:
+        dtype = bfloat16_fallback(dtype, device)
     return Tensor(graph.const(value, dtype, tuple(shape), device))
 
 

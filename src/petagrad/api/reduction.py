@@ -117,8 +117,8 @@ def mean(x: Any, /, axis: Axis = None, dtype: Any = None, keepdims: bool = False
         out_dtype = dtypes.to_dtype(dtype)
     else:
         out_dtype = x.dtype if x.dtype.is_float or x.dtype.is_complex else dtypes.float64
-    # float16 accumulates in float32, like NumPy
-    work = dtypes.float32 if out_dtype is dtypes.float16 else out_dtype
+    # float16 accumulates in float32, like NumPy (bfloat16 too, like PyTorch)
+    work = dtypes.float32 if out_dtype in (dtypes.float16, dtypes.bfloat16) else out_dtype
     total = sum(P.cast(x, work), axis=axes, keepdims=keepdims)
     return P.cast(E.true_divide(total, count) if count else E.multiply(total, float("nan")),
                   out_dtype)
@@ -132,7 +132,7 @@ def var(x: Any, /, axis: Axis = None, dtype: Any = None, ddof: float = 0,
     count = math.prod(x.shape[a] for a in axes)
     out_dtype = dtypes.to_dtype(dtype) if dtype is not None else (
         x.dtype if x.dtype.is_float or x.dtype.is_complex else dtypes.float64)
-    work = dtypes.float32 if out_dtype is dtypes.float16 else out_dtype
+    work = dtypes.float32 if out_dtype in (dtypes.float16, dtypes.bfloat16) else out_dtype
     xw = P.cast(x, work)
     centered = E.subtract(xw, mean(xw, axis=axes, keepdims=True))
     if centered.dtype.is_complex:  # NumPy: the mean of |x - mean|^2, a real number

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from petagrad import dtypes
 from petagrad.codegen.cstyle import SUM_LANES, CStyleRenderer, pairwise, split_by_reduce
 from petagrad.dtypes import DType
 from petagrad.ir.kernel import Kernel
@@ -44,8 +45,12 @@ class CRenderer(CStyleRenderer):
     """Renders a Kernel as one C function `void name(out, in0, in1, ..., int nthreads)`."""
 
     def bitcast(self, value: str, src: DType, dst: DType) -> str:
+        if src is dtypes.bfloat16:  # a bfloat16 is computed as a float: take its bits
+            value = f"pg_f32_to_bf16({value})"
+        result = "pg_bf16_to_f32(pg_r)" if dst is dtypes.bfloat16 else \
+            f"({self.compute_type(dst)})pg_r"
         return (f"({{ {src.c_name} pg_b = ({src.c_name})({value}); {dst.c_name} pg_r; "
-                f"memcpy(&pg_r, &pg_b, sizeof pg_r); ({self.compute_type(dst)})pg_r; }})")
+                f"memcpy(&pg_r, &pg_b, sizeof pg_r); {result}; }})")
 
     def render(self, kernel: Kernel, name: str, input_dtypes: list[DType],
                output_dtype: DType) -> str:
@@ -99,8 +104,10 @@ class CRenderer(CStyleRenderer):
                                           pad, "acc")
         lines += self.statements(kernel.value, outer, names, coords, pad)
         result = names[id(kernel.value)]
-        if output_dtype.is_float and output_dtype.itemsize == 2:
+        if output_dtype is dtypes.float16:
             result = f"(_Float16){result}"
+        elif output_dtype is dtypes.bfloat16:
+            result = f"pg_f32_to_bf16({result})"
         lines.append(f"{pad}out[{out_index}] = {result};")
         for _ in out_axes:
             depth -= 1

@@ -102,7 +102,8 @@ class CStyleRenderer:
 
     # dtype spellings: storage in memory, and the type arithmetic is done in
     storage_types: dict[DType, str] = {d: d.c_name for d in dtypes.ALL}
-    compute_types: dict[DType, str] = {d: d.c_name for d in dtypes.ALL} | {dtypes.float16: "float"}
+    compute_types: dict[DType, str] = {d: d.c_name for d in dtypes.ALL} | {
+        dtypes.float16: "float", dtypes.bfloat16: "float"}
     infinity = "INFINITY"
     nan = "NAN"
 
@@ -201,6 +202,8 @@ class CStyleRenderer:
     def read(self, slot: int, index: str, dtype: DType) -> str:
         """Element `index` of input `slot`, as its compute type (a dialect hook: OpenCL
         without cl_khr_fp16 reads half through vload_half)."""
+        if dtype is dtypes.bfloat16:  # stored as its bits
+            return f"pg_bf16_to_f32(in{slot}[{index}])"
         return f"in{slot}[{index}]"
 
     def clamped(self, index: str, count: int) -> str:
@@ -214,11 +217,18 @@ class CStyleRenderer:
         total = f"{stored} + {value}"
         if dtype is dtypes.float16:  # added in float, rounded to half at every store
             total = f"(_Float16)((float){stored} + {value})"
+        if dtype is dtypes.bfloat16:
+            total = f"pg_f32_to_bf16(pg_bf16_to_f32({stored}) + {value})"
         return f"if ({address} >= 0 && {address} < {count}) {stored} = {total};"
 
     def round_half(self, value: str) -> str:
         """A float value rounded to the nearest float16, still as a float (a dialect hook)."""
         return f"((float)(_Float16)({value}))"
+
+    def round_bfloat16(self, value: str) -> str:
+        """A float value rounded to the nearest bfloat16 (even on ties), still as a float:
+        csrc/petagrad.h and the OpenCL prelude define pg_bf16_round alike."""
+        return f"pg_bf16_round({value})"
 
     def load(self, slot: int, view: View, coords: list[str], dtype: DType) -> str:
         read = self.read(slot, self.index(view, coords), dtype)
@@ -282,6 +292,8 @@ class CStyleRenderer:
             # float16 values are computed in float: round to half first, so the cast sees
             # the float16 value NumPy would (2.9999f is 3 in half, and casts to int 3)
             value = self.round_half(value)
+        if dst is dtypes.bfloat16:  # through float, as PyTorch converts (also from double)
+            return self.round_bfloat16(f"(float)({value})")
         if dst.is_bool:
             return f"(({value}) != 0)"
         return f"(({self.compute_type(dst)})({value}))"
@@ -343,6 +355,8 @@ class CStyleRenderer:
                 # op by op, so a value is the same fused or not (argmax compares x with a
                 # realized max(x): both must be the same half)
                 value = self.round_half(value)
+            elif expr.dtype is dtypes.bfloat16 and expr.op not in _EXACT_IN_HALF:
+                value = self.round_bfloat16(value)  # the same per-result rounding
             lines.append(f"{indent}{ctype} {name} = {value};")
         return lines
 
@@ -363,7 +377,8 @@ def pairwise(reduce: Expr, reduce_size: int) -> bool:
             and reduce_size > SUM_BLOCK)
 
 
-# ops whose float16 result is already a half value (a load, a literal, a selection, ...)
+# ops whose float16 (or bfloat16) result is already a half value (a load, a literal, a
+# selection, ...); a bfloat16 literal keeps float precision, as PyTorch's scalars do
 _EXACT_IN_HALF = frozenset({Op.LOAD, Op.GATHER, Op.CONST, Op.CAST, Op.BITCAST, Op.WHERE,
                             Op.MAX, Op.NEG})
 

@@ -64,7 +64,9 @@ _CL_NAMES: dict[DType, str] = {
     dtypes.float32: "float", dtypes.float64: "double",
     dtypes.complex64: "float2", dtypes.complex128: "double2",  # (real, imag) pairs
 }
-_CL_STORAGE = _CL_NAMES | {dtypes.bool_: "uchar", dtypes.float16: "half"}
+_CL_NAMES[dtypes.bfloat16] = "float"  # computed in float, stored as its 16 bits (ushort)
+_CL_STORAGE = _CL_NAMES | {dtypes.bool_: "uchar", dtypes.float16: "half",
+                           dtypes.bfloat16: "ushort"}
 
 GROUP_REDUCE_MIN = 256  # GPU: reduce lengths below this run one work-item per output
 CPU_SPLIT_MIN = 1 << 15  # CPU: reduce lengths below this are not split over cores
@@ -150,6 +152,15 @@ static inline ushort pg_half_bits(float x) {
   ushort h; vstore_half_rte(x, 0, (__private half *)&h); return h;
 }
 static inline float pg_half_from_bits(ushort h) { return vload_half(0, (__private half *)&h); }
+"""
+# csrc/petagrad.h's bfloat16 conversions (round to nearest even; NaN stays a quiet NaN)
+_BFLOAT16 = """static inline ushort pg_f32_to_bf16(float x) {
+  uint u = as_uint(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (ushort)((u >> 16) | 0x40u);
+  return (ushort)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+static inline float pg_bf16_to_f32(ushort h) { return as_float((uint)h << 16); }
+static inline float pg_bf16_round(float x) { return pg_bf16_to_f32(pg_f32_to_bf16(x)); }
 """
 _HALF_FROM_DOUBLE = """static inline float pg_round_half_from_double(double x) {
   ushort h; vstore_half_rte(x, 0, (__private half *)&h);
@@ -324,7 +335,7 @@ class OpenCLRenderer(CStyleRenderer):
     def read(self, slot: int, index: str, dtype: DType) -> str:
         if dtype is dtypes.float16:
             return f"vload_half({index}, in{slot})"
-        return f"in{slot}[{index}]"
+        return super().read(slot, index, dtype)
 
     def round_half(self, value: str) -> str:
         return f"pg_round_half({value})"
@@ -333,6 +344,8 @@ class OpenCLRenderer(CStyleRenderer):
         if dtype is dtypes.float16 and math.isfinite(float(value)):  # type: ignore[arg-type]
             # the half value is exact in float; a float literal needs no fp64 support
             return repr(float(dtypes.float16.np.type(value))) + "f"
+        if dtype is dtypes.bfloat16 and math.isfinite(float(value)):  # type: ignore[arg-type]
+            return repr(float(dtypes.float32.np.type(value))) + "f"  # float precision
         return super().literal(value, dtype)
 
     def cast(self, value: str, src: DType, dst: DType) -> str:
@@ -344,6 +357,11 @@ class OpenCLRenderer(CStyleRenderer):
     def bitcast(self, value: str, src: DType, dst: DType) -> str:
         if src.is_bool or dst.is_bool:  # bool <-> 1-byte ints: the byte is 0 or 1
             return f"(({value}) != 0)" if dst.is_bool else f"(({_CL_NAMES[dst]})({value}))"
+        if src is dtypes.bfloat16:
+            bits = f"pg_f32_to_bf16({value})"
+            return bits if dst is dtypes.uint16 else f"as_{_CL_NAMES[dst]}({bits})"
+        if dst is dtypes.bfloat16:
+            return f"pg_bf16_to_f32(as_ushort(({_CL_NAMES[src]})({value})))"
         if src is dtypes.float16:
             bits = f"pg_half_bits({value})"
             return bits if dst is dtypes.uint16 else f"as_{_CL_NAMES[dst]}({bits})"
@@ -354,6 +372,8 @@ class OpenCLRenderer(CStyleRenderer):
     def store(self, value: str, index: str, dtype: DType) -> str:
         if dtype is dtypes.float16:
             return f"vstore_half_rte({value}, {index}, out);"
+        if dtype is dtypes.bfloat16:
+            return f"out[{index}] = pg_f32_to_bf16({value});"
         return f"out[{index}] = {value};"
 
     # -- layout ------------------------------------------------------------------------------
@@ -430,7 +450,8 @@ class OpenCLRenderer(CStyleRenderer):
         parts.append(_TYPEDEFS)
         for marker, text in (("pg_ipow_", _IPOW), ("pg_exp2f", _EXP2), ("pg_log2f", _LOG2),
                              ("pg_round_half(", _HALF), ("pg_half_", _HALF),
-                             ("pg_round_half_from_double", _HALF_FROM_DOUBLE)):
+                             ("pg_round_half_from_double", _HALF_FROM_DOUBLE),
+                             ("pg_bf16", _BFLOAT16), ("pg_f32_to_bf16", _BFLOAT16)):
             if marker in body and text not in parts:
                 parts.append(text)
         for letter, part in (("f", "float"), ("d", "double")):
@@ -841,7 +862,8 @@ class OpenCLRenderer(CStyleRenderer):
                       "  }"]
             lines += self.tree(reduce, final, acc_type)
             lines += self.decode("o", plan.out_axes, shape, coords, it, "  ")
-            held_bytes = 4 if reduce.dtype is dtypes.float16 else reduce.dtype.itemsize
+            held_bytes = 4 if reduce.dtype in (dtypes.float16, dtypes.bfloat16) \
+                else reduce.dtype.itemsize
             scratch = plan.out_size * parts * held_bytes
         lines.append("  if (lid != 0) return;")
         lines += self.statements(kernel.value, outer, names, coords, "  ")

@@ -42,6 +42,18 @@ typedef union { float f; int32_t i; } pg_f32_bits;
 static inline float pg_bits_to_float(int32_t bits) { pg_f32_bits u = {.i = bits}; return u.f; }
 static inline int32_t pg_float_to_bits(float f) { pg_f32_bits u = {.f = f}; return u.i; }
 
+/* bfloat16 is held as its 16 bits (the top half of a float32) and computed in float.
+ * float -> bfloat16 rounds to nearest even; NaN stays a quiet NaN, infinities stay. */
+static inline uint16_t pg_f32_to_bf16(float x) {
+  uint32_t u = (uint32_t)pg_float_to_bits(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+static inline float pg_bf16_to_f32(uint16_t h) {
+  return pg_bits_to_float((int32_t)((uint32_t)h << 16));
+}
+static inline float pg_bf16_round(float x) { return pg_bf16_to_f32(pg_f32_to_bf16(x)); }
+
 #pragma omp declare simd notinbranch
 static inline float pg_exp2f(float x) {
   /* compare-selects, not fminf/fmaxf: their NaN rules stop gcc from vectorizing */

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from petagrad import config
+from petagrad import config, dtypes
 from petagrad.ir.graph import Node, contiguous
 from petagrad.ir.ops import Op
 from petagrad.ir.view import View
@@ -269,11 +269,19 @@ def to_numpy(node: Node) -> np.ndarray:
             itemsize = base.dtype.itemsize
             strided = np.lib.stride_tricks.as_strided(
                 flat[view.offset:], view.shape, tuple(s * itemsize for s in view.strides))
-            return strided.copy()
+            return _host_values(strided.copy(), base.dtype)
         copied = contiguous(node)
         realize([copied])
         base = copied
-    return device.copy_out(base.buffer, base.dtype, base.size).reshape(shape)
+    return _host_values(device.copy_out(base.buffer, base.dtype, base.size).reshape(shape),
+                        base.dtype)
+
+
+def _host_values(array: np.ndarray, dtype: Any) -> np.ndarray:
+    """A buffer's elements as host values: bfloat16 bits become float32 (exactly)."""
+    if dtype.storage_np is not None:
+        return dtypes.bfloat16_values(array).reshape(array.shape)
+    return array
 
 
 HOST_STEP_COUNT = {"run": 0}

@@ -255,7 +255,7 @@ class OnnxModel:
                 return [self._device_value(v) for v in value]
             return self._device_value(value)
         if isinstance(value, pg.Tensor):
-            dtype, shape = value.dtype.np, value.shape
+            dtype, shape = value.dtype.dtype, value.shape
         else:
             if not isinstance(value, np.ndarray):
                 value = np.asarray(value, dtype=spec.dtype if spec.elem_type else None)

@@ -129,7 +129,7 @@ class OpContext:
             tensor = self.program.upload(value)
         else:
             tensor = to_tensor(value, self.device)
-        if dtype is not None and tensor.dtype.np != np.dtype(dtype):
+        if dtype is not None and tensor.dtype.dtype != np.dtype(dtype):
             tensor = tensor.astype(np.dtype(dtype))
         return tensor
 

@@ -4,8 +4,9 @@ A value is either a NumPy array on the host or a petagrad Tensor on the model's 
 Initializers, Constant nodes, Shape results and everything computed only from them stay
 NumPy arrays, so shape arithmetic (Shape -> Gather -> Concat -> Reshape) is evaluated
 eagerly and the shapes petagrad sees stay static. Graph inputs, and everything computed
-from them, are Tensors. Element types petagrad cannot hold (strings, bfloat16, float8, int4)
-can only live on the host. Imports: numpy, onnx, petagrad (public API).
+from them, are Tensors. Element types petagrad cannot hold (strings, float8, int4) can only
+live on the host; bfloat16 (ml_dtypes' on the host) is a petagrad dtype.
+Imports: numpy, onnx, petagrad (public API).
 """
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ import petagrad as pg
 
 Value = np.ndarray | pg.Tensor
 
-# NumPy dtypes a petagrad Tensor can hold.
+# NumPy dtypes a petagrad Tensor can hold (ml_dtypes' bfloat16: onnx depends on ml_dtypes).
 DEVICE_DTYPES = frozenset(np.dtype(t) for t in (
     np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
-    np.float16, np.float32, np.float64))
+    np.float16, np.float32, np.float64, pg.bfloat16.dtype))
 
 
 def np_dtype(elem_type: int) -> np.dtype:
@@ -32,7 +33,7 @@ def np_dtype(elem_type: int) -> np.dtype:
 def onnx_type(dtype: Any) -> int:
     """The ONNX element type of a NumPy or petagrad dtype."""
     if isinstance(dtype, pg.DType):
-        dtype = dtype.np
+        dtype = dtype.dtype  # bfloat16: ml_dtypes' (its .np is float32, how it is computed)
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
@@ -48,7 +49,7 @@ def is_host(value: Any) -> bool:
 
 
 def dtype_of(value: Value) -> np.dtype:
-    return value.dtype if isinstance(value, np.ndarray) else value.dtype.np
+    return value.dtype if isinstance(value, np.ndarray) else value.dtype.dtype
 
 
 def on_device(dtype: np.dtype) -> bool:

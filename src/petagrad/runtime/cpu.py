@@ -142,7 +142,7 @@ class HostBuffer:
             pass
 
     def typed(self, dtype: DType, count: int) -> np.ndarray:
-        return np.frombuffer(self.array, dtype.np, count)
+        return np.frombuffer(self.array, dtype.storage, count)  # bfloat16: its bits
 
 
 class Program:

@@ -2,6 +2,8 @@
 NumPy, no compiler involved: the oracle the backend tests compare against, and the fallback
 when no C compiler is found. Semantics here define what every other backend must match
 (C-style truncating integer division, x / 0 == 0 for integers, NaN-propagating max).
+bfloat16 buffers hold uint16 bit patterns; its values are read as float32, computed in
+float32 and every result rounded to the nearest bfloat16 (as the compiled devices do).
 Imports: petagrad.dtypes, ir, runtime.device.
 """
 from __future__ import annotations
@@ -104,6 +106,13 @@ _UNARY: dict[Op, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+# ops whose bfloat16 result needs no rounding: loads and selections of bfloat16 values, and
+# literals, which like the compiled devices' keep float32 precision (PyTorch computes
+# `x * 0.1` with 0.1 as a float32 too)
+_EXACT_IN_BFLOAT16 = frozenset({Op.LOAD, Op.GATHER, Op.CONST, Op.BITCAST, Op.WHERE, Op.MAX,
+                                Op.NEG, Op.SORT})
+
+
 def evaluate(expr: Expr, inputs: list[np.ndarray], memo: dict[int, Any],
              shape: tuple[int, ...]) -> np.ndarray:
     """The value of an Expr as an array broadcastable to the kernel's loop `shape`."""
@@ -115,6 +124,8 @@ def evaluate(expr: Expr, inputs: list[np.ndarray], memo: dict[int, Any],
         value = _reduce(expr, args[0], shape)
     else:
         value = _apply(expr, args, inputs)
+    if expr.dtype is dtypes.bfloat16 and expr.op not in _EXACT_IN_BFLOAT16:
+        value = dtypes.round_bfloat16(value)
     memo[id(expr)] = value
     return value
 
@@ -150,6 +161,10 @@ def _apply(expr: Expr, args: list[np.ndarray], inputs: list[np.ndarray]) -> np.n
         return out
     if op is Op.BITCAST:
         src = np.asarray(args[0], order="C")  # ascontiguousarray would make 0-d 1-d
+        if expr.srcs[0].dtype is dtypes.bfloat16:
+            src = dtypes.bfloat16_bits(src).reshape(src.shape)
+        if expr.dtype is dtypes.bfloat16:
+            return dtypes.bfloat16_values(src.view(np.uint16)).reshape(src.shape)
         return src.view(dtype)
     if op is Op.NEG:
         return np.logical_not(args[0]) if dtype.kind == "b" else np.negative(args[0])
@@ -236,15 +251,32 @@ def _scatter_add(kernel: Kernel, output: np.ndarray, inputs: list[np.ndarray]) -
         value = evaluate(root.srcs[1], inputs, memo, kernel.shape)
     address = np.broadcast_to(address, kernel.shape).reshape(-1)
     value = np.broadcast_to(np.asarray(value, root.dtype.np), kernel.shape).reshape(-1)
-    out = np.frombuffer(output, root.dtype.np, root.arg)
     keep = (address >= 0) & (address < root.arg)
     # accumulate float16 in float16 too, rounding after every add like the C loop
     total = np.zeros(root.arg, root.dtype.np)
+    if root.dtype is dtypes.bfloat16:
+        _scatter_add_rounded(total, address[keep], value[keep])
+        np.frombuffer(output, np.uint16, root.arg)[:] = dtypes.bfloat16_bits(total)
+        return
     np.add.at(total, address[keep], value[keep])
-    out[:] = total
+    np.frombuffer(output, root.dtype.np, root.arg)[:] = total
+
+
+def _scatter_add_rounded(total: np.ndarray, address: np.ndarray, value: np.ndarray) -> None:
+    """total[address[k]] += value[k] in order, rounding to bfloat16 after every add (NumPy
+    has no bfloat16 add.at): each pass adds the first update left for every address."""
+    while address.size:
+        _, first = np.unique(address, return_index=True)
+        where = address[first]
+        total[where] = dtypes.round_bfloat16(total[where] + value[first])
+        rest = np.ones(address.size, bool)
+        rest[first] = False
+        address, value = address[rest], value[rest]
 
 
 def _typed(buffer: np.ndarray, dtype: DType) -> np.ndarray:
+    if dtype is dtypes.bfloat16:  # read as float32 values, what kernels compute with
+        return dtypes.bfloat16_values(np.frombuffer(buffer, np.uint16, len(buffer) // 2))
     return np.frombuffer(buffer, dtype.np, len(buffer) // dtype.itemsize)
 
 
@@ -261,10 +293,10 @@ class Device(BaseDevice):
         buffer[:data.nbytes] = data.reshape(-1).view(np.uint8)
 
     def copy_out(self, buffer: np.ndarray, dtype: DType, count: int) -> np.ndarray:
-        return np.frombuffer(buffer, dtype.np, count).copy()
+        return np.frombuffer(buffer, dtype.storage, count).copy()
 
     def host_array(self, buffer: np.ndarray, dtype: DType, count: int) -> np.ndarray:
-        return np.frombuffer(buffer, dtype.np, count)
+        return np.frombuffer(buffer, dtype.storage, count)
 
     def run(self, kernel: Kernel, output: np.ndarray, inputs: list[np.ndarray]) -> None:
         loads = {e.arg[0]: e.dtype for e in kernel.value.walk()
@@ -279,6 +311,9 @@ class Device(BaseDevice):
         out_dtype: DType = kernel.value.dtype
         result = np.broadcast_to(np.asarray(value).astype(out_dtype.np), kernel.output_shape)
         count = result.size
+        if out_dtype is dtypes.bfloat16:
+            np.frombuffer(output, np.uint16, count)[:] = dtypes.bfloat16_bits(result.reshape(-1))
+            return
         np.frombuffer(output, out_dtype.np, count)[:] = result.reshape(-1)
 
     def describe(self) -> str:

@@ -292,7 +292,7 @@ class Device(BaseDevice):
             self.cl.enqueue_copy(self.queue, buffer, host, is_blocking=True)
 
     def copy_out(self, buffer: Any, dtype: DType, count: int) -> np.ndarray:
-        host = np.empty(count, dtype.np)
+        host = np.empty(count, dtype.storage)
         if count:
             with self._memory_errors("copying from the device"):
                 self.cl.enqueue_copy(self.queue, host, buffer, is_blocking=True)
@@ -304,10 +304,11 @@ class Device(BaseDevice):
         buffers through this instead of launching a copy kernel. The map is released when
         the array is garbage collected, so callers copy what they keep."""
         if count == 0:
-            return np.empty(0, dtype.np)
+            return np.empty(0, dtype.storage)
         with self._memory_errors("mapping a buffer"):
             array, _ = self.cl.enqueue_map_buffer(self.queue, buffer, self.cl.map_flags.READ,
-                                                  0, (count,), dtype.np, is_blocking=True)
+                                                  0, (count,), dtype.storage,
+                                                  is_blocking=True)
         return array
 
     @contextlib.contextmanager

@@ -13,8 +13,9 @@ construction (no truncated hash). Nodes are numbered in a fixed walk order and e
 names its source by number, which also captures sharing (the same node read twice) and
 distinguishes it from two equal nodes. Realized buffers enter only by dtype, shape and
 device. A VIEW enters by its movement steps: its View is a function of them and of its
-base's shape (graph.movement composes it so), and tuples of ints hash far faster. The cache is an LRU bounded by entry count (setting `schedule_cache`), so a loop
-over many distinct shapes keeps memory flat.
+base's shape (graph.movement composes it so), and tuples of ints hash far faster. The
+cache is an LRU bounded by entry count (setting `schedule_cache`), so a loop over many
+distinct shapes keeps memory flat.
 Imports: petagrad.config, petagrad.ir.
 """
 from __future__ import annotations

@@ -32,7 +32,7 @@ def apply(ctx: OpContext, np_fn: Callable, pg_fn: Callable, *values: Value,
     like = next(v for v in values if not is_host(v))
     args: list[Any] = []
     for v in values:
-        if is_host(v) and scalars and v.size == 1 and v.dtype == like.dtype.np:
+        if is_host(v) and scalars and v.size == 1 and v.dtype == like.dtype.dtype:
             args.append(v.reshape(()).item())
         else:
             args.append(ctx.tensor(v))
