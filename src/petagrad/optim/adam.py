@@ -15,19 +15,9 @@ from petagrad import Tensor
 from petagrad.optim.optimizer import Optimizer, ParamGroup, ParamsT, _Counter, zeros_state
 
 
-class Adam(Optimizer):
-    """Adam: m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
-    p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps),
-    with g = grad + weight_decay * p (L2), and v replaced by max(v_max, v) with amsgrad."""
-
-    decoupled = False
-
-    def __init__(self, params: ParamsT, lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False):
-        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
-                    "amsgrad": amsgrad, "maximize": maximize}
-        super().__init__(params, defaults)
+class AdamFamily(Optimizer):
+    """What Adam and its relatives (AdamW, LAMB) share: eps and betas checks, and a step
+    counter carrying beta1**t and beta2**t for the bias corrections."""
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)
@@ -43,6 +33,21 @@ class Adam(Optimizer):
     def _counter_bases(self, group: dict[str, Any]) -> tuple[float, ...] | None:
         beta1, beta2 = group["betas"]
         return (float(beta1), float(beta2))
+
+
+class Adam(AdamFamily):
+    """Adam: m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
+    p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps),
+    with g = grad + weight_decay * p (L2), and v replaced by max(v_max, v) with amsgrad."""
+
+    decoupled = False
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False):
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                    "amsgrad": amsgrad, "maximize": maximize}
+        super().__init__(params, defaults)
 
     def _init_state(self, p: Tensor, group: ParamGroup) -> dict[str, Any]:
         state = {"exp_avg": zeros_state(p), "exp_avg_sq": zeros_state(p)}

@@ -14,10 +14,11 @@ from typing import Any
 
 import petagrad as pg
 from petagrad import Tensor
-from petagrad.optim.optimizer import Optimizer, ParamGroup, ParamsT, _Counter, zeros_state
+from petagrad.optim.adam import AdamFamily
+from petagrad.optim.optimizer import ParamGroup, ParamsT, _Counter, zeros_state
 
 
-class LAMB(Optimizer):
+class LAMB(AdamFamily):
     """LAMB; `b1`/`b2` are accepted as tinygrad's spelling of `betas`."""
 
     def __init__(self, params: ParamsT, lr: float = 1e-3,
@@ -28,21 +29,6 @@ class LAMB(Optimizer):
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                     "adam": adam}
         super().__init__(params, defaults)
-
-    def _validate(self, group: dict[str, Any]) -> None:
-        super()._validate(group)
-        if not 0.0 <= group["eps"]:
-            raise ValueError(f"Invalid epsilon value: {group['eps']}")
-        betas = group["betas"]
-        if len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-
-    def _counter_bases(self, group: dict[str, Any]) -> tuple[float, ...] | None:
-        beta1, beta2 = group["betas"]
-        return (float(beta1), float(beta2))
 
     def _init_state(self, p: Tensor, group: ParamGroup) -> dict[str, Any]:
         return {"exp_avg": zeros_state(p), "exp_avg_sq": zeros_state(p)}
