@@ -423,3 +423,100 @@ def test_cl_two_processes_building_the_same_program(tmp_path: Path) -> None:
     record = binary.with_suffix(".sha256").read_text().split()
     assert record == [hashlib.sha256(binary.read_bytes()).hexdigest(), binary.name]
     assert not [p.name for p in binary.parent.iterdir() if p.name.startswith(".")]
+
+
+# -- runtime/cache.py's KernelCache: the one keyed store both devices use ----------------------
+
+
+def test_kernel_cache_keys() -> None:
+    from petagrad.runtime.cache import KernelCache
+
+    store = KernelCache("demo", "fmt-1")
+    key = store.key("source", "options")
+    assert key == hashlib.sha256(b"5:fmt-16:source7:options").hexdigest()
+    assert store.key("ab", "c") != store.key("a", "bc")  # parts are length-prefixed
+    assert store.key("source", "options") == key
+    assert KernelCache("demo", "fmt-2").key("source", "options") != key
+    assert store.key(b"\x00\xff") == store.key(b"\x00\xff") != store.key("")
+    for bad in ("", "a/b", ".hidden"):
+        with pytest.raises(ValueError, match="plain folder name"):
+            KernelCache(bad, "f")
+    with pytest.raises(ValueError, match="hex digest"):
+        store.path("../x", ".bin")
+
+
+def test_kernel_cache_entries(tmp_path: Path) -> None:
+    from petagrad.runtime.cache import KernelCache
+
+    store = KernelCache("demo", "f")
+    key = store.key("entry")
+    with config.Context(cache_dir=str(tmp_path / "cache")):
+        path = store.path(key, ".bin")
+        assert path == tmp_path / "cache" / "demo" / key[:2] / f"{key}.bin"
+        assert store.load(key, ".bin") is None
+        assert store.save(key, ".bin", b"payload") is True
+        assert store.load(key, ".bin") == b"payload"
+        assert store.save(key, ".bin", b"other") is False  # a valid entry is kept
+        assert store.load(key, ".bin") == b"payload"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        kept = store.keep(key, ".src", b"source text")
+        assert kept == path.with_suffix(".src") and kept.read_bytes() == b"source text"
+        assert store.load(key, ".src") is None  # kept files have no record: never loaded
+        path.chmod(0o666)
+        assert store.load(key, ".bin") is None  # writable by others: a miss
+        path.chmod(0o600)
+        path.write_bytes(b"tampered")
+        assert store.load(key, ".bin") is None  # fails its record
+        store.discard(key, ".bin")
+        assert not path.exists() and not path.with_suffix(".sha256").exists()
+        temp = store.temp(key, ".bin")
+        temp.write_bytes(b"built")
+        assert store.publish(key, ".bin", temp, b"built") and not temp.exists()
+        assert store.load(key, ".bin") == b"built"
+        assert not [p.name for p in path.parent.iterdir() if p.name.startswith(".")]
+
+
+@needs_cc
+def test_cache_root_that_is_a_file_is_an_error(tmp_path: Path) -> None:
+    root = tmp_path / "a-file"
+    root.write_text("not a directory")
+    with config.Context(cache_dir=str(root)):
+        with pytest.raises(NotADirectoryError, match="PETAGRAD_CACHE_DIR"):
+            ccompiler.compile_shared(ADD_SRC + "/* file root */\n", "add")
+        if HAVE_CL:
+            from petagrad.runtime.device import get_device
+
+            with pytest.raises(NotADirectoryError, match="PETAGRAD_CACHE_DIR"):
+                get_device("CL").build(CL_SOURCE % "5.0f", "fill")  # type: ignore[attr-defined]
+    assert root.read_text() == "not a directory"
+
+
+@needs_cc
+def test_both_devices_share_one_root(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    so_path = _entry(root, ADD_SRC + "/* shared root */\n")
+    assert so_path.parent.parent == root / ccompiler.CACHE.name
+    if HAVE_CL:
+        from petagrad.runtime.device import get_device
+
+        binary = _cl_entry(get_device("CL"), root, CL_SOURCE % "6.0f")  # type: ignore[arg-type]
+        assert binary.parent.parent == root / opencl.CACHE.name
+    assert ccompiler.CACHE.name != opencl.CACHE.name
+
+
+@needs_cc
+def test_tampered_flag_probe_record_is_probed_again(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    with config.Context(cache_dir=str(root)):
+        ccompiler._probe_cache.clear()
+        flags = ccompiler.effective_flags()
+        (record,) = root.glob("c/*/*.probe.json")
+        # claim every optional flag is rejected, without a matching checksum record
+        record.write_text('{"-fopenmp": false, "-march=native": false}')
+        ccompiler._probe_cache.clear()
+        probes = ccompiler.COMPILE_STATS.probes
+        assert ccompiler.effective_flags() == flags
+        assert ccompiler.COMPILE_STATS.probes == probes + len(ccompiler.OPTIONAL_FLAGS)
+        ccompiler._probe_cache.clear()
+        assert ccompiler.effective_flags() == flags  # the re-probed record is trusted again
+        assert ccompiler.COMPILE_STATS.probes == probes + len(ccompiler.OPTIONAL_FLAGS)

@@ -84,6 +84,9 @@ def test_launcher_command_and_environment(monkeypatch):
     cmd = launcher.command(3, ["train.py", "--epochs", "1"], "/x/mpiexec", open_mpi=True)
     assert cmd == ["/x/mpiexec", "--oversubscribe", "-n", "3", sys.executable, "train.py",
                    "--epochs", "1"]
+    monkeypatch.setenv("MPIEXEC", "/x/mpiexec")  # chosen by the user: taken as given
+    assert launcher.find_mpiexec() == "/x/mpiexec"
+    monkeypatch.delenv("MPIEXEC")
     monkeypatch.delenv("PETAGRAD_NUM_THREADS", raising=False)
     env = launcher.environment(2, open_mpi=True, threads=None)
     assert int(env["PETAGRAD_NUM_THREADS"]) == max(1, (os.cpu_count() or 1) // 2)
@@ -131,6 +134,12 @@ def test_ddp_matches_one_process_on_the_whole_batch(n):
 
 
 @needs_mpi
+@pytest.mark.parametrize("n", [2, 3])
+def test_sync_batchnorm_matches_batchnorm_on_the_whole_batch(n):
+    assert_ok(mpirun("sync_bn.py", n, "all"), n)
+
+
+@needs_mpi
 def test_launcher_runs_a_script():
     env = dict(os.environ, PETAGRAD_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-m", "petagrad.distributed.run", "-n", "2",
@@ -144,13 +153,15 @@ def test_launcher_runs_a_script():
 def test_mismatched_shapes_raise_on_every_rank():
     out = mpirun("faults.py", 2, "mismatch", timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
-    lines = [line for line in out.stdout.splitlines() if line.startswith("mismatch raised")]
+    # split on the markers, not on lines: the two ranks' output may share a line
+    lines = [part.split("\n")[0] for part in out.stdout.split("mismatch raised: ")[1:]]
     assert len(lines) == 2, out.stdout
     for line in lines:
-        assert "(2, 3)" in line and "(2, 4)" in line and "world rank 1" in line
+        assert "(2, 3)" in line and "(2, 4)" in line and "world rank 1" in line, out.stdout
     assert out.stdout.count("after: 1.0") == 2  # the world kept working
-    dtype_lines = [line for line in out.stdout.splitlines() if line.startswith("dtype raised")]
-    assert len(dtype_lines) == 2 and all("float64" in line for line in dtype_lines)
+    dtype_lines = [part.split("\n")[0] for part in out.stdout.split("dtype raised: ")[1:]]
+    assert len(dtype_lines) == 2 and all("float64" in line for line in dtype_lines), \
+        out.stdout
 
 
 @needs_mpi
@@ -181,6 +192,60 @@ def test_rank_that_never_joins_times_out():
     assert out.returncode != 0
     assert "hang raised" in out.stdout and "waited 2 s" in out.stdout, \
         out.stdout + out.stderr
+
+
+def test_sync_batchnorm_alone_is_batchnorm():
+    """Without a process group, SyncBatchNorm is BatchNorm: checked against PyTorch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((4, 3, 5, 5)) * 2 + 1).astype(np.float32)
+    w = rng.standard_normal(3).astype(np.float32)
+    sync = pg.nn.SyncBatchNorm(3, momentum=0.2)
+    sync.weight.assign(pg.Tensor(w))
+    ref = torch.nn.BatchNorm2d(3, momentum=0.2)
+    with torch.no_grad():
+        ref.weight.copy_(torch.tensor(w))
+    xs, xt = pg.Tensor(x).requires_grad_(), torch.tensor(x, requires_grad=True)
+    out, want = sync(xs), ref(xt)
+    (out * out).sum().backward()
+    (want * want).sum().backward()
+    np.testing.assert_allclose(out.numpy(), want.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(xs.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(sync.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-4)
+    np.testing.assert_allclose(sync.running_var.numpy(), ref.running_var.numpy(), rtol=1e-5)
+    assert int(sync.num_batches_tracked.item()) == 1
+
+
+def test_convert_sync_batchnorm_keeps_the_tensors():
+    nn = pg.nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            self.body = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU())
+            self.heads = [nn.Linear(2, 2), nn.BatchNorm1d(2, eps=1e-3)]
+            self.norm = nn.InstanceNorm2d(2)
+
+        def forward(self, x):
+            return x
+
+    net = Net()
+    net.eval()
+    bn, bn1 = net.body[1], net.heads[1]
+    tensors = [bn.weight, bn.bias, bn.running_mean, bn.running_var, bn1.weight]
+    layers = net.body.layers
+    assert nn.SyncBatchNorm.convert_sync_batchnorm(net) is net
+    assert net.body.layers is layers  # the same list, its item replaced
+    sync, sync1 = net.body[1], net.heads[1]
+    assert type(sync) is nn.SyncBatchNorm and type(sync1) is nn.SyncBatchNorm
+    assert type(net.norm) is nn.InstanceNorm2d and type(net.body[0]) is nn.Conv2d
+    kept = [sync.weight, sync.bias, sync.running_mean, sync.running_var, sync1.weight]
+    assert all(a is b for a, b in zip(kept, tensors))
+    assert sync1.eps == 1e-3 and not sync.training and sync.process_group is None
+    alone = nn.SyncBatchNorm.convert_sync_batchnorm(nn.BatchNorm1d(4))
+    assert type(alone) is nn.SyncBatchNorm and alone.num_features == 4
+    assert [n for n, _ in net.named_parameters()] == [
+        "body.0.weight", "body.0.bias", "body.1.weight", "body.1.bias", "heads.0.weight",
+        "heads.0.bias", "heads.1.weight", "heads.1.bias"]
 
 
 def test_bfloat16_staging_round_trip():

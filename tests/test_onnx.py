@@ -3,6 +3,7 @@ differences (checked against onnxruntime), control flow, quantization and the CL
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import pytest
@@ -507,3 +508,97 @@ def test_cli_as_module(tmp_path) -> None:
                             env=dict(os.environ))
     assert result.returncode == 0, result.stderr
     assert "z: shape (2, 3)" in result.stdout
+
+
+def _conv_bn_nodes(bias: bool, name: str, x: str) -> tuple[list, list]:
+    rng = np.random.default_rng(7)
+    inits = [const(f"{name}_w", _x((4, 3, 3, 3), 5))]
+    if bias:
+        inits.append(const(f"{name}_cb", _x((4,), 6)))
+    inits += [const(f"{name}_s", 1 + 0.2 * rng.standard_normal(4).astype(np.float32)),
+              const(f"{name}_b", 0.1 * rng.standard_normal(4).astype(np.float32)),
+              const(f"{name}_m", 0.1 * rng.standard_normal(4).astype(np.float32)),
+              const(f"{name}_v", 0.5 + rng.random(4).astype(np.float32))]
+    conv_in = [x, f"{name}_w"] + ([f"{name}_cb"] if bias else [])
+    nodes = [helper.make_node("Conv", conv_in, [f"{name}_c"], pads=[1, 0, 1, 2]),
+             helper.make_node("BatchNormalization", [f"{name}_c"] + [
+                 f"{name}_{k}" for k in "sbmv"], [f"{name}_n"], epsilon=1e-3)]
+    return nodes, inits
+
+
+def _steps(model: petagrad.onnx.OnnxModel) -> list[str]:
+    return [step.op_type for step in model.program.steps]
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_batch_norm_after_conv_is_folded_at_load(bias: bool) -> None:
+    nodes, inits = _conv_bn_nodes(bias, "a", "x")
+    nodes.append(helper.make_node("Relu", ["a_n"], ["y"]))
+    model = make_model(nodes, [vi("x", F, [2, 3, 7, 6])], [vi("y", F, None)],
+                       initializers=inits)
+    check_against_ort(model, {"x": _x((2, 3, 7, 6))}, rtol=1e-4, atol=1e-5)
+    assert _steps(petagrad.onnx.load(model)) == ["Conv", "Relu"]
+
+
+def test_batch_norm_is_not_folded_when_the_conv_output_is_read_elsewhere() -> None:
+    nodes, inits = _conv_bn_nodes(True, "a", "x")
+    nodes.append(helper.make_node("Add", ["a_n", "a_c"], ["y"]))
+    model = make_model(nodes, [vi("x", F, [1, 3, 5, 5])], [vi("y", F, None)],
+                       initializers=inits)
+    check_against_ort(model, {"x": _x((1, 3, 5, 5))}, rtol=1e-4, atol=1e-5)
+    assert _steps(petagrad.onnx.load(model)) == ["Conv", "BatchNormalization", "Add"]
+
+
+def test_three_d_conv_and_pools_match_onnxruntime() -> None:
+    """Rank 3 goes through the same nn convolution and pooling as ranks 1 and 2."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 0, 1, 0, 1, 1],
+                              strides=[1, 2, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["m", "i"], kernel_shape=[2, 2, 2],
+                              strides=[1, 1, 2], pads=[0, 1, 0, 1, 0, 1]),
+             helper.make_node("AveragePool", ["m"], ["a"], kernel_shape=[2, 1, 2],
+                              ceil_mode=1, strides=[2, 1, 2]),
+             helper.make_node("LpPool", ["r"], ["p"], kernel_shape=[2, 2, 2], p=3,
+                              pads=[1, 1, 1, 1, 1, 1], strides=[2, 2, 2]),
+             helper.make_node("ConvTranspose", ["a", "wt"], ["t"], strides=[2, 1, 2],
+                              pads=[0, 1, 1, 0, 0, 1])]
+    model = make_model(nodes, [vi("x", F, [1, 2, 5, 6, 5])],
+                       [vi("i", I64, None), vi("p", F, None), vi("t", F, None)],
+                       initializers=[const("w", _x((3, 2, 3, 2, 3), 8)),
+                                     const("wt", _x((3, 2, 2, 2, 3), 9))])
+    check_against_ort(model, {"x": _x((1, 2, 5, 6, 5))}, rtol=1e-4, atol=1e-5)
+
+
+def test_bfloat16_pools_resize_and_lstm_stay_bfloat16() -> None:
+    """bfloat16 models (opset 22) compute in bfloat16, checked against onnxruntime running
+    the same model in float32 on the bfloat16-rounded values."""
+    bf16 = pg.bfloat16.dtype
+
+    def build(elem: int, dtype: Any) -> onnx.ModelProto:
+        lstm_w = [const("W", _x((1, 16, 4), 10).astype(dtype)),
+                  const("R", (0.5 * _x((1, 16, 4), 11)).astype(dtype)),
+                  const("B", (0.1 * _x((1, 32), 12)).astype(dtype))]
+        nodes = [helper.make_node("LpPool", ["x"], ["lp"], kernel_shape=[3, 3], p=2,
+                                  strides=[2, 2], pads=[1, 1, 0, 0], ceil_mode=1),
+                 helper.make_node("AveragePool", ["x"], ["avg"], kernel_shape=[3, 3],
+                                  strides=[2, 2], pads=[1, 1, 1, 1]),
+                 helper.make_node("Resize", ["x", "", "scales"], ["up"], mode="linear"),
+                 helper.make_node("LSTM", ["seq", "W", "R", "B"], ["y", "yh"],
+                                  hidden_size=4)]
+        scales = const("scales", np.array([1, 1, 1.5, 1.5], np.float32))
+        return make_model(nodes, [vi("x", elem, [1, 2, 6, 6]), vi("seq", elem, [3, 2, 4])],
+                          [vi(n, elem, None) for n in ("lp", "avg", "up", "y", "yh")],
+                          opset=22, initializers=lstm_w + [scales])
+
+    feeds = {"x": _x((1, 2, 6, 6), 13).astype(bf16), "seq": _x((3, 2, 4), 14).astype(bf16)}
+    wide = {k: v.astype(np.float32) for k, v in feeds.items()}
+    want = ort.InferenceSession(build(F, np.float32).SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(None, wide)
+    model = build(TensorProto.BFLOAT16, bf16)
+    loaded = petagrad.onnx.load(with_output_ranks(model, want))
+    for _ in range(3):
+        got = loaded(feeds)
+        for name, expected in zip(loaded.output_names, want):
+            assert got[name].dtype == pg.bfloat16, name
+            value = got[name].numpy().astype(np.float32)
+            np.testing.assert_allclose(value, expected, rtol=3e-2, atol=3e-2, err_msg=name)

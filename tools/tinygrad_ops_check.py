@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import subprocess
 import sys
@@ -34,15 +35,33 @@ from tinygrad.device import Device
     "tinygrad/dtype.py": '''
 import petagrad as _pg
 
+def _limit(dt, largest):
+    """tinygrad's DType.max / DType.min: the dtype's extreme value."""
+    if dt.kind == "b":
+        return largest
+    if dt.kind in "iu":
+        info = _pg.iinfo(dt)
+        return info.max if largest else info.min
+    return float("inf") if largest else float("-inf")
+
+# tinygrad's DType has .max and .min; petagrad's dtype objects get them here, in the
+# stand-in, rather than in petagrad (NumPy and PyTorch dtypes have neither)
+type(_pg.int32).max = property(lambda dt: _limit(dt, True))
+type(_pg.int32).min = property(lambda dt: _limit(dt, False))
+
+
 class dtypes:
-    """tinygrad's dtype names on petagrad's dtypes (tinygrad's default int is int32)."""
+    """tinygrad's dtype names on petagrad's dtypes. dtypes.int is the 32-bit int, as in
+    tinygrad; dtypes.default_int is petagrad's default integer dtype, int64 (PyTorch's and
+    NumPy's), where tinygrad's is int32: a tinygrad user porting to petagrad gets petagrad's
+    default, so a test asserting "the default int" compares with that."""
     bool = _pg.bool_
     int8, int16, int32, int64 = _pg.int8, _pg.int16, _pg.int32, _pg.int64
     uint8, uint16, uint32, uint64 = _pg.uint8, _pg.uint16, _pg.uint32, _pg.uint64
     float16, float32, float64 = _pg.float16, _pg.float32, _pg.float64
     half, float, double, int = _pg.float16, _pg.float32, _pg.float64, _pg.int32
     bfloat16 = getattr(_pg, "bfloat16", None)
-    default_float, default_int = _pg.float32, _pg.int32
+    default_float, default_int = _pg.float32, _pg.int64
     floats = (float16, float32, float64)
     ints = (int8, int16, int32, int64, uint8, uint16, uint32, uint64)
 
@@ -144,7 +163,12 @@ def main() -> int:
         report = root / "report.xml"
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
                "no:randomly", f"--junitxml={report}", str(root / "test_ops.py"), *extra]
-        env = dict(__import__("os").environ, PYTHONPATH=str(root))
+        # Prepend the shim, keeping the caller's PYTHONPATH (made absolute, since pytest runs
+        # in the temporary directory): `PYTHONPATH=src` must test this checkout's petagrad,
+        # not whichever copy happens to be installed.
+        keep = [str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(
+            os.pathsep) if p]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), *keep]))
         subprocess.run(cmd, cwd=root, env=env, timeout=args.timeout,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cases = ET.parse(report).getroot().iter("testcase")

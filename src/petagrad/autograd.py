@@ -180,7 +180,10 @@ def _pow_rule(g: Tensor, ctx: Any, out: Tensor) -> Sequence[Optional[Tensor]]:
     a, b = ctx.srcs
     # x ** 0 is constant: its slope is 0 even at x = 0, where b * a ** (b - 1) is 0 * inf
     da = E.multiply(g, E.where(E.equal(b, 0), 0.0, E.multiply(b, E.power(a, E.subtract(b, 1.0)))))
-    db = E.multiply(g, E.multiply(out, E.log(E.where(E.greater(a, 0), a, 1.0))))
+    # PyTorch's: a ** b * log(a), 0 where a = 0 and b >= 0 (0 ** b is constant there);
+    # NaN for a negative base, whose power is not differentiable in b over the reals
+    flat = E.logical_and(E.equal(a, 0), E.greater_equal(b, 0))
+    db = E.multiply(g, E.where(flat, 0.0, E.multiply(out, E.log(a))))
     return da, db
 
 

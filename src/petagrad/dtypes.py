@@ -8,7 +8,7 @@ that could drift. Imports nothing from petagrad but errors.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -27,19 +27,28 @@ class DType:
     # uint16; `np` is then the host type its values are read as and computed in, float32)
     storage_np: Optional[np.dtype] = None
 
-    @property
-    def storage(self) -> np.dtype:
-        """The NumPy dtype of a buffer's elements (bfloat16: uint16 bit patterns)."""
-        return self.np if self.storage_np is None else self.storage_np
+    def __post_init__(self) -> None:
+        # what every op reads, as plain attributes: a property is a call per read, and an
+        # eager op reads these a dozen times
+        storage = self.np if self.storage_np is None else self.storage_np
+        kind = self.np.kind
+        for name, value in (("storage", storage), ("itemsize", storage.itemsize),
+                            ("kind", kind), ("is_complex", kind == "c"),
+                            ("is_float", kind == "f"), ("is_int", kind in "iu"),
+                            ("is_bool", kind == "b"), ("_hash", hash(self.name))):
+            object.__setattr__(self, name, value)
 
-    @property
-    def itemsize(self) -> int:
-        return self.storage.itemsize
-
-    @property
-    def kind(self) -> str:
-        """'b' bool, 'i' signed, 'u' unsigned, 'f' floating, 'c' complex (NumPy's letters)."""
-        return self.np.kind
+    # set by __post_init__ (documented here for readers and type checkers)
+    storage: np.dtype = field(init=False, repr=False)
+    """The NumPy dtype of a buffer's elements (bfloat16: uint16 bit patterns)."""
+    itemsize: int = field(init=False, repr=False)
+    kind: str = field(init=False, repr=False)
+    """'b' bool, 'i' signed, 'u' unsigned, 'f' floating, 'c' complex (NumPy's letters)."""
+    is_complex: bool = field(init=False, repr=False)
+    is_float: bool = field(init=False, repr=False)
+    is_int: bool = field(init=False, repr=False)
+    is_bool: bool = field(init=False, repr=False)
+    _hash: int = field(init=False, repr=False)
 
     @property
     def dtype(self) -> np.dtype:
@@ -49,22 +58,6 @@ class DType:
         if self.storage_np is not None:
             return _ml_bfloat16() or self.np
         return self.np
-
-    @property
-    def is_complex(self) -> bool:
-        return self.np.kind == "c"
-
-    @property
-    def is_float(self) -> bool:
-        return self.np.kind == "f"
-
-    @property
-    def is_int(self) -> bool:
-        return self.np.kind in "iu"
-
-    @property
-    def is_bool(self) -> bool:
-        return self.np.kind == "b"
 
     def __repr__(self) -> str:
         return f"petagrad.{self.name}"
@@ -83,7 +76,11 @@ class DType:
             return False
 
     def __hash__(self) -> int:
-        return hash(self.name)
+        return self._hash
+
+    def __reduce__(self) -> Any:
+        # dtypes are singletons compared with `is`: pickle and deepcopy give the same object
+        return (to_dtype, (self.name,))
 
 
 bool_ = DType("bool", np.dtype(np.bool_), "_Bool")

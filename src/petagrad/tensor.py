@@ -295,8 +295,12 @@ class Tensor(TorchTensorMethods):
 
     def _host(self) -> np.ndarray:
         """The values on the host as NumPy can hold them (bfloat16 as float32, exactly)."""
-        with _memory_guard(self.node):
-            return engine.to_numpy(self.node)
+        node = self.node
+        try:  # a try costs nothing until it catches; a `with` costs a tiny op's tenth
+            return engine.to_numpy(node)
+        except (OSError, MemoryError) as exc:
+            _raise_memory_error(node, exc)
+            raise
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         array = self.numpy()
@@ -936,8 +940,16 @@ class Tensor(TorchTensorMethods):
         """NumPy's flip(axis); torch's flip(dims) and flip(0, 1) too."""
         return _M.flip(self, axis=_PT.flip_axes(axis, more, dims))
 
-    def pad(self, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Tensor:
-        return _M.pad(self, pad_width, mode=mode, constant_values=constant_values)
+    def pad(self, pad_width: Any = None, mode: str = "constant", constant_values: Any = 0, *,
+            padding: Any = None, value: Any = None) -> Tensor:
+        """NumPy's pad; torch's/tinygrad's forms (padding=, value=, a flat list from the
+        last axis, negative widths, None axes) go to nn.functional.pad
+        (api/pytorch.torch_pad says which form a call is)."""
+        widths = _PT.torch_pad(self, pad_width, mode, padding, value)
+        if widths is None:
+            return _M.pad(self, pad_width, mode=mode, constant_values=constant_values)
+        from petagrad.nn import functional as F
+        return F.pad(self, widths, mode, value)
 
     def split(self, indices_or_sections: Any, axis: builtins.int = 0, *,
               dim: Optional[builtins.int] = None) -> list[Tensor]:
@@ -1003,9 +1015,11 @@ class Tensor(TorchTensorMethods):
         return _SO.argsort(self, axis=axis if dim is None else dim, descending=descending,
                            stable=stable, kind=kind)
 
-    def nonzero(self, /, *, as_tuple: Optional[builtins.bool] = None) -> Any:
-        """NumPy's tuple of index arrays; as_tuple=False gives torch's (n, ndim) indices."""
-        return _PT.nonzero(self, as_tuple)
+    def nonzero(self, /, *, as_tuple: Optional[builtins.bool] = None,
+                size: Optional[builtins.int] = None, fill_value: Any = 0) -> Any:
+        """NumPy's tuple of index arrays; as_tuple=False gives torch's (n, ndim) indices,
+        size= tinygrad's padded (size, ndim) ones."""
+        return _PT.nonzero(self, as_tuple, size, fill_value)
 
     def searchsorted(self, v: Any, side: str = "left", sorter: Any = None) -> Tensor:
         return _SE.searchsorted(self, v, side=side, sorter=sorter)
@@ -1033,6 +1047,13 @@ class Tensor(TorchTensorMethods):
 
     def to_device(self, device: Any, /, *, stream: Any = None) -> Tensor:
         return _N.to_device(self, device, stream=stream)
+
+
+def _raise_memory_error(node: Node, exc: BaseException) -> None:
+    """Raise `exc` as the MemoryError out_of_memory_as_memory_error makes, when it is an
+    allocation failure (else return, and the caller re-raises it unchanged)."""
+    out_of_memory_as_memory_error(node.shape, node.dtype, node.device).__exit__(
+        type(exc), exc, None)
 
 
 def _memory_guard(node: Node) -> Any:

@@ -519,14 +519,16 @@ class TorchTensorMethods:
     def msort(self) -> Any:
         return _petagrad().msort(self)
 
-    def cummax(self, dim: int) -> Any:
-        return _petagrad().cummax(self, dim)
+    # torch's dim (which torch requires) or tinygrad's axis=, 0 by default as tinygrad's
+    def cummax(self, dim: Optional[int] = None, *, axis: Optional[int] = None) -> Any:
+        return _petagrad().cummax(self, _pytorch().dim_or_axis(dim, axis, "cummax"))
 
-    def cummin(self, dim: int) -> Any:
-        return _petagrad().cummin(self, dim)
+    def cummin(self, dim: Optional[int] = None, *, axis: Optional[int] = None) -> Any:
+        return _petagrad().cummin(self, _pytorch().dim_or_axis(dim, axis, "cummin"))
 
-    def logcumsumexp(self, dim: int) -> Any:
-        return _petagrad().logcumsumexp(self, dim)
+    def logcumsumexp(self, dim: Optional[int] = None, *, axis: Optional[int] = None) -> Any:
+        return _petagrad().logcumsumexp(self, _pytorch().dim_or_axis(dim, axis,
+                                                                     "logcumsumexp"))
 
     def unfold(self, dimension: int, size: int, step: int) -> Any:
         """PyTorch's sliding windows along `dimension` (a view when they do not overlap);

@@ -50,6 +50,17 @@ for device in devices:
             assert same is t and t.dtype.name == dtype, (t.dtype, dtype)
             np.testing.assert_allclose(t.numpy(), expect(op, dtype), rtol=1e-3,
                                        err_msg=f"all_reduce {op} {dtype} {device}")
+            # async: two in flight at once, waited in the opposite order
+            a = pg.Tensor(data(rank, dtype), device=device)
+            b = pg.Tensor(data(rank, dtype).T.copy(), device=device).T  # a view: copied
+            works = [dist.all_reduce(a, op, async_op=True),
+                     dist.all_reduce(b, op, async_op=True)]
+            for work in reversed(works):
+                assert work.wait() and work.is_completed()
+            works[0].wait()  # a second wait returns at once
+            for u in (a, b):
+                np.testing.assert_allclose(u.numpy(), expect(op, dtype), rtol=1e-3,
+                                           err_msg=f"async all_reduce {op} {dtype} {device}")
         # broadcast from every rank, of a lazy (not yet computed) tensor
         for src in range(world):
             t = pg.Tensor(data(rank, dtype), device=device)

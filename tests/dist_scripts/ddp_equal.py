@@ -2,7 +2,8 @@
 steps, each rank on its shard of a fixed batch (uneven shards when the world does not
 divide it), must end with the weights of one process trained on the whole batch.
 Also under @pg.jit, and checks no_sync accumulation, the buffer broadcast and the state_dict prefix.
-Usage: ddp_equal.py [mlp|cnn|jit|nosync|all]. Prints OK on success."""
+Also: the overlapped all-reduce path equals the blocking one.
+Usage: ddp_equal.py [mlp|cnn|jit|nosync|overlap|all]. Prints OK on success."""
 import sys
 
 import numpy as np
@@ -156,6 +157,38 @@ def buffers():
     after = dist.all_gather(bn.num_batches_tracked)
     assert len({int(g.item()) for g in after}) == 1
 
+def overlap_equals_blocking(steps=5):
+    """The overlapped path (async all-reduces waited at the end) and the blocking one give
+    the same weights, bit for bit, eagerly and under @pg.jit."""
+    results = []
+    for overlap in (True, False):
+        for jitted in (False, True):
+            pg.manual_seed(3)
+            model = DDP(CNN(), bucket_cap_mb=0.0005, overlap=overlap)
+            assert len(model._buckets) > 1 and model.overlap is overlap
+            x, y = batch("cnn")
+            rows = shard(N)
+            opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+            def step(images, labels):
+                opt.zero_grad()
+                loss = F.cross_entropy(model(images), labels, reduction="sum") * (world / N)
+                loss.backward()
+                opt.step()
+                return loss
+
+            run = pg.jit(step) if jitted else step
+            images, labels = pg.Tensor(x[rows]), pg.Tensor(y[rows])
+            for _ in range(steps):
+                run(images, labels)
+            results.append([p.numpy() for p in model.parameters()])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+if what in ("overlap", "all"):
+    overlap_equals_blocking()
 if what in ("mlp", "all"):
     train("mlp")
 if what in ("cnn", "all"):

@@ -3,7 +3,8 @@
     faults.py mismatch   ranks pass different shapes: every rank raises, naming both
     faults.py kill       rank 1 dies (SIGKILL); the others must raise within the timeout
     faults.py hang       rank 1 never joins the collective; the others time out
-Prints "<case> raised: <message>" from each surviving rank."""
+Prints "<case> raised: <message>" from each surviving rank, each line in one write (print's
+text and newline are two, and mpiexec forwards the ranks' writes as they come)."""
 import os
 import signal
 import sys
@@ -28,16 +29,16 @@ if case == "mismatch":
     try:
         dist.all_reduce(t)
     except dist.DistributedShapeError as exc:
-        print(f"mismatch raised: {exc}", flush=True)
+        print(f"mismatch raised: {exc}\n", end="", flush=True)
     # the world still works afterwards: nobody posted the mismatched reduction
     u = pg.Tensor(np.float32(rank))
     dist.all_reduce(u)
-    print(f"rank {rank} after: {u.item()}", flush=True)
+    print(f"rank {rank} after: {u.item()}\n", end="", flush=True)
     d = pg.Tensor(np.ones(3, np.float32 if rank == 0 else np.float64))
     try:
         dist.broadcast(d, 0)
     except ValueError as exc:
-        print(f"dtype raised: {exc}", flush=True)
+        print(f"dtype raised: {exc}\n", end="", flush=True)
 elif case == "kill":
     t = pg.ones(4)
     dist.all_reduce(t)

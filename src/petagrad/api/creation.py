@@ -281,12 +281,14 @@ def _matrix_operand(x: Any, op: str) -> Tensor:
 
 def tril(x: Any, /, k: int = 0) -> Tensor:
     x = _matrix_operand(x, "tril")
-    return E.where(eye_mask(x, k, lower=True), x, 0)
+    # a zero of x's dtype: the Python 0 would promote a bool matrix to int
+    return E.where(eye_mask(x, k, lower=True), x, P.const(0, x.dtype, (), x.device))
 
 
 def triu(x: Any, /, k: int = 0) -> Tensor:
     x = _matrix_operand(x, "triu")
-    return E.where(eye_mask(x, k, lower=False), x, 0)
+    # a zero of x's dtype: the Python 0 would promote a bool matrix to int
+    return E.where(eye_mask(x, k, lower=False), x, P.const(0, x.dtype, (), x.device))
 
 
 def eye_mask(x: Tensor, k: int, lower: bool) -> Tensor:

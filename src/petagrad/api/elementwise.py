@@ -88,6 +88,14 @@ _SCALAR_TYPES = (bool, int, float, complex)
 
 def operands(name: str, *values: Operand, dtype: DType | None = None) -> list[Tensor]:
     """Promote, cast and broadcast operands to one dtype and shape (NEP 50 scalars)."""
+    if dtype is None and len(values) == 2:
+        # the eager common case, two tensors of one dtype, shape and device: nothing to do
+        # (this check costs a fraction of the general path's, which a tiny op pays in full)
+        a, b = values
+        if type(a) is Tensor and type(b) is Tensor and a._base is None and b._base is None:
+            na, nb = a._node, b._node
+            if na.dtype is nb.dtype and na.shape == nb.shape and na.device == nb.device:
+                return [a, b]
     tensors = [v for v in values if isinstance(v, Tensor)]
     if not tensors:
         tensors = [as_tensor(values[0])]
@@ -1027,7 +1035,10 @@ def _magnitude(x: Tensor) -> Tensor:
 def copysign(x1: Operand, x2: Operand, /) -> Tensor:
     """|x1| with the sign bit of x2 (the bits decide: -0.0 and signed NaNs count)."""
     a, b, dtype = _float_binary("copysign", x1, x2, widen=False)
-    return _flip_if(not_equal(signbit(a), signbit(b)), a)
+    out = _flip_if(not_equal(signbit(a), signbit(b)), a)
+    # PyTorch's gradient: 0 where x1 is +-0 (as |x|'s), +-1 elsewhere; out * 0 keeps the
+    # signed zero and carries no gradient (a detach would not reach the graph-tape gradient)
+    return where(equal(a, 0), multiply(out, 0.0), out)
 
 
 def positive(x: Operand, /) -> Tensor:
@@ -1142,13 +1153,16 @@ def acosh(x: Operand, /) -> Tensor:
         from petagrad.api import complex_math as CM
         return CM.acosh(x)
     x, dtype = _float_unary("acosh", x)
+    # x < 1 is NaN; there the curve is mirrored (-acosh(-x)) under the NaN, so the gradient
+    # is PyTorch's 1 / sqrt(x^2 - 1) (finite for x < -1, NaN between -1 and 1)
+    outside = less(x, 1.0)
+    x = where(outside, negative(x), x)
     large = greater(x, _large_threshold(x.dtype))
     t = subtract(where(large, 2.0, x), 1.0)
     near = log1p(add(t, sqrt(add(multiply(t, 2.0), multiply(t, t)))))
     far = add(log(where(large, x, 2.0)), LN_2)
-    # 2t + t^2 is positive again for x < -1, so the sqrt alone does not give NaN there
-    near = where(less(x, 1.0), _const_like(x, math.nan), near)
-    return _finish(where(large, far, near), dtype)
+    core = where(large, far, near)
+    return _finish(where(outside, add(_const_like(x, math.nan), negative(core)), core), dtype)
 
 
 def atanh(x: Operand, /) -> Tensor:

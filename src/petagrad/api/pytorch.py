@@ -10,8 +10,11 @@ call is unmistakably PyTorch's:
   `x.max(1)` (positional) is NumPy's reduction.
 - var/std: dim=, keepdim= or unbiased= switch the default to torch's correction=1.
 - sum/mean/prod: a bool second argument is keepdim (torch, tinygrad); NumPy has dtype there.
-- repeat: several sizes, or one tuple at least as long as max(2, ndim), is torch's tile;
-  one int, a list, an array or axis= is numpy.repeat (so `x.repeat(2)` repeats elements).
+- repeat: several sizes, one tuple at least as long as max(2, ndim), or a list as long as
+  ndim that numpy.repeat would refuse, is torch's tile; one int, another list, an array or
+  axis= is numpy.repeat (so `x.repeat(2)` repeats elements).
+- pad: padding=, value=, 'replicate'/'circular', a flat list longer than 2, a negative
+  width or a None axis is torch's/tinygrad's (nn.functional.pad); else NumPy's pad.
 - transpose: exactly two ints swap those axes (the same as NumPy's on 2-d for (1, 0)).
 - split: `dim=` gives torch's sizes semantics; otherwise NumPy's sections/indices.
 - squeeze: `dim=` leaves an axis whose size is not 1 (torch); `axis=` raises (NumPy).
@@ -19,6 +22,8 @@ call is unmistakably PyTorch's:
 - where: `x.where(cond, y)` is torch's when cond is a bool tensor and x is not; otherwise
   tinygrad's `cond.where(x, y)`.
 - div/true_divide methods divide integers in float32, as torch does (`/` keeps NumPy's).
+- Tensor.einsum: an explicit output without '...' sums the '...' dimensions (torch's);
+  petagrad.einsum refuses that form, as numpy.einsum does.
 Imports: petagrad.dtypes, errors, tensor, api.
 """
 from __future__ import annotations
@@ -28,6 +33,8 @@ import math
 import operator
 from collections import namedtuple
 from typing import Any, Optional, Sequence
+
+import numpy as np
 
 from petagrad import dtypes
 from petagrad.api import creation as C
@@ -94,6 +101,16 @@ def element_count(x: Tensor) -> ElementCount:
 
 
 # -- reductions: torch's dim/keepdim beside NumPy's axis/keepdims ---------------------------
+def dim_or_axis(dim: Any, axis: Any, op: str, default: int = 0) -> Any:
+    """One axis from torch's `dim` or tinygrad's `axis=` (cummax, logcumsumexp, ...);
+    `default` (tinygrad's) when neither is given."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{op}: got both dim={dim!r} and axis={axis!r}; pass one")
+    if dim is None and axis is None:
+        return default
+    return axis if dim is None else dim
+
+
 def axis_arg(axis: Any, dim: Any, op: str, ndim: int = -1) -> Any:
     """The reduction axes from NumPy's `axis` or torch's `dim` (one of them). torch lets a
     0-d tensor reduce over dim 0 or -1, which leaves it as it is: no axes (None for the
@@ -206,10 +223,16 @@ def expand_sizes(shape: tuple[int, ...], sizes: tuple) -> tuple[int, ...]:
 
 def is_torch_repeat(x: Tensor, repeats: Any, more: tuple) -> builtins.bool:
     """Whether x.repeat(...) is torch's (tile) rather than NumPy's (each element): several
-    ints, or one tuple (not a list or an array) as long as x's rank and at least 2 long."""
+    ints, one tuple (not a list or an array) as long as x's rank and at least 2 long, or a
+    list as long as x's rank that numpy.repeat would refuse (its flattened form takes 1 or
+    x.size repeats)."""
     if more:
         return True
-    return isinstance(repeats, tuple) and len(repeats) >= builtins.max(2, x.ndim)
+    if isinstance(repeats, tuple) and len(repeats) >= builtins.max(2, x.ndim):
+        return True
+    return (isinstance(repeats, list) and len(repeats) >= x.ndim
+            and len(repeats) not in (1, x.size)
+            and all(isinstance(r, (int, np.integer)) for r in repeats))
 
 
 def repeat(x: Any, repeats: Any, more: tuple = (), axis: Optional[int] = None) -> Tensor:
@@ -226,6 +249,51 @@ def repeat(x: Any, repeats: Any, more: tuple = (), axis: Optional[int] = None) -
     if more:
         raise TypeError("repeat: several repeat sizes and an axis given")
     return M.repeat(x, repeats, axis=axis)
+
+
+_TORCH_PAD_MODES = ("replicate", "circular")  # NumPy calls these 'edge' and 'wrap'
+
+
+def _is_int(v: Any) -> builtins.bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, builtins.bool)
+
+
+def torch_pad(x: Tensor, pad_width: Any, mode: str, padding: Any, value: Any
+              ) -> Optional[tuple[int, ...]]:
+    """Tensor.pad's torch/tinygrad form as F.pad's flat widths (last axis first), or None
+    for NumPy's pad. Torch's when NumPy would refuse the call or it names torch's keywords:
+    padding= or value=, mode 'replicate'/'circular', a flat list longer than 2, a negative
+    width (a crop), or a None for an axis in a list of per-axis (before, after) pairs
+    (tinygrad's; one pair per axis, first axis first). A flat (before, after) pair with none
+    of these stays NumPy's: the same pair on every axis."""
+    forced = padding is not None
+    if forced:
+        if pad_width is not None:
+            raise TypeError(f"pad: got both pad_width={pad_width!r} and padding={padding!r}")
+        pad_width = padding
+    if not isinstance(pad_width, (tuple, list)):
+        if forced:
+            raise TypeError(f"pad: padding must be a sequence of ints, got {pad_width!r}")
+        return None
+    items = list(pad_width)
+    torch_asked = forced or value is not None or mode in _TORCH_PAD_MODES
+    if all(_is_int(p) for p in items):
+        if torch_asked or len(items) > 2 or builtins.any(p < 0 for p in items):
+            return tuple(int(p) for p in items)
+        return None
+    pairs = builtins.all(p is None or (isinstance(p, (tuple, list)) and len(p) == 2 and
+                                       builtins.all(_is_int(v) for v in p)) for p in items)
+    if not pairs:
+        return None
+    if not (torch_asked or builtins.any(p is None or min(p) < 0 for p in items)):
+        return None
+    if len(items) != x.ndim:
+        raise ValueError(f"pad: {len(items)} (before, after) pairs given for an array of "
+                         f"{x.ndim} dimensions (shape {x.shape}); give one per axis")
+    flat: list[int] = []
+    for p in reversed(items):
+        flat += [0, 0] if p is None else [int(p[0]), int(p[1])]
+    return tuple(flat)
 
 
 def transpose(x: Any, axes: tuple) -> Tensor:
@@ -353,8 +421,15 @@ def _method_operands(name: str, x: Any, others: tuple) -> list:
 
 
 def concat_method(x: Any, others: tuple, dim: int) -> Tensor:
-    """tinygrad's x.cat(*others, dim=0) (torch's cat takes one list: accepted too)."""
-    return M.concatenate(_method_operands("cat", x, others), axis=dim)
+    """tinygrad's x.cat(*others, dim=0) (torch's cat takes one list: accepted too). A 0-d
+    tensor has no dim to join along: an AxisError (an IndexError, as tinygrad's, and the
+    ValueError NumPy raises)."""
+    tensors = [as_tensor(t) for t in _method_operands("cat", x, others)]
+    for t in tensors:
+        if t.ndim == 0:
+            raise AxisError(f"cat: zero-dimensional tensors cannot be concatenated (dim "
+                            f"{dim!r} of a 0-d tensor)")
+    return M.concatenate(tensors, axis=dim)
 
 
 def stack_method(x: Any, others: tuple, dim: int) -> Tensor:
@@ -434,12 +509,28 @@ def where_method(x: Tensor, a: Any, b: Any) -> Tensor:
     return E.where(x, a, b)
 
 
-def nonzero(x: Any, as_tuple: Any) -> Any:
-    """x.nonzero(): NumPy's tuple of index arrays; as_tuple=False: torch's (n, ndim)."""
+def nonzero(x: Any, as_tuple: Any, size: Optional[int] = None, fill_value: Any = 0) -> Any:
+    """x.nonzero(): NumPy's tuple of index arrays; as_tuple=False: torch's (n, ndim);
+    size=: tinygrad's (size, ndim), the first `size` rows of that, padded with fill_value
+    (converted to the index dtype: -1.5 pads with -1)."""
     from petagrad.api import searching as SE
-    if as_tuple is False:
-        return SE.argwhere(x)
-    return SE.nonzero(x)
+    if size is None:
+        return SE.argwhere(x) if as_tuple is False else SE.nonzero(x)
+    if as_tuple:
+        raise TypeError("nonzero: size= gives the (size, ndim) index array; as_tuple=True "
+                        "cannot be combined with it")
+    size = operator.index(size)
+    if size < 0:
+        raise ValueError(f"nonzero: size must be non-negative, got {size}")
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return C.zeros((size, 0), dtype=dtypes.int64, device=x.device)
+    found = SE.argwhere(x)
+    if found.shape[0] >= size:
+        return found[:size]
+    fill = C.full((size - found.shape[0], x.ndim), int(fill_value), dtype=found.dtype,
+                  device=x.device)
+    return M.concatenate([found, fill], axis=0)
 
 
 def diag(x: Any, diagonal: int = 0) -> Tensor:
@@ -468,6 +559,12 @@ def einsum(formula: str, operands: tuple) -> Tensor:
     from petagrad.api import linalg as L
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    inputs, arrow, output = formula.replace(" ", "").partition("->")
+    if arrow and "..." in inputs and "..." not in output:
+        # torch sums the '...' dimensions an output without '...' leaves out (numpy.einsum,
+        # and so petagrad.einsum, refuses the form): keep them in front, then sum them
+        kept = L.einsum(f"{inputs}->...{output}", *operands)
+        return R.sum(kept, axis=tuple(range(kept.ndim - len(output))))
     return L.einsum(formula, *operands)
 
 

@@ -13,10 +13,10 @@ from petagrad.distributed.collectives import (
     DistributedError, DistributedShapeError, ProcessGroup, ReduceOp, all_gather, all_reduce,
     barrier, broadcast, destroy_process_group, get_rank, get_world_size, init_process_group,
     is_available, is_initialized, new_group, recv, reduce_scatter, reduce_scatter_tensor,
-    send)
+    send, Work)
 
 __all__ = ["DistributedError", "DistributedShapeError", "ProcessGroup", "ReduceOp",
            "all_gather", "all_reduce", "barrier", "broadcast", "destroy_process_group",
            "get_rank", "get_world_size", "init_process_group", "is_available",
            "is_initialized", "new_group", "recv", "reduce_scatter", "reduce_scatter_tensor",
-           "send"]
+           "send", "Work"]

@@ -3,8 +3,9 @@
 It runs `mpiexec -n N <this python> train.py ARGS` with the environment a container needs:
 Open MPI's run-as-root variables when running as root, `--oversubscribe` for Open MPI
 (more ranks than cores is fine for tests), and PETAGRAD_NUM_THREADS split between the
-ranks so N ranks do not fight over the cores. It prefers the mpiexec next to this Python
-(the `mpich` wheel's) and fails with a clear error naming the package when MPI is absent.
+ranks so N ranks do not fight over the cores. It takes $MPIEXEC, or else prefers the
+mpiexec next to this Python (the `mpich` wheel's), and fails with a clear error naming
+the package when MPI is absent.
 Imports: the standard library only (mpi4py is checked, not imported).
 """
 from __future__ import annotations
@@ -21,7 +22,11 @@ INSTALL_HINT = "pip install petagrad[mpi]  (or: pip install mpi4py mpich)"
 
 
 def find_mpiexec() -> Optional[str]:
-    """The mpiexec beside sys.executable (a pip-installed MPI), else the one on PATH."""
+    """$MPIEXEC when set (a name on PATH or a path), else the mpiexec beside sys.executable
+    (a pip-installed MPI), else the one on PATH."""
+    chosen = os.environ.get("MPIEXEC")
+    if chosen:
+        return shutil.which(chosen) or chosen
     beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     if os.access(beside, os.X_OK):
         return beside
@@ -70,7 +75,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         default=2, help="number of processes (ranks), default 2")
     parser.add_argument("--threads", type=int, default=None,
                         help="PETAGRAD_NUM_THREADS of each rank (default: cores / N)")
-    parser.add_argument("--mpiexec", default=None, help="the mpiexec to use")
+    parser.add_argument("--mpiexec", default=None,
+                        help="the mpiexec to use (default: $MPIEXEC, the one beside this "
+                        "Python, the one on PATH)")
     parser.add_argument("--mpi-arg", action="append", default=[],
                         help="an extra argument for mpiexec (repeatable)")
     parser.add_argument("-m", dest="module", default=None, help="run a module, as python -m")

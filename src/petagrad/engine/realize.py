@@ -255,13 +255,15 @@ def to_numpy(node: Node) -> np.ndarray:
     shape = node.shape
     if 0 in shape:
         return np.zeros(shape, node.dtype.np)
-    base = node.base
-    if not base.realized:
+    is_view = node.op is Op.VIEW
+    base = node.srcs[0] if is_view else node
+    if base.op is not Op.BUFFER:
         for item in create_schedule([node]):
             run_item(item)
-        base = node.base
+        is_view = node.op is Op.VIEW  # a view target may have become a buffer itself
+        base = node.srcs[0] if is_view else node
     device = get_device(base.device)
-    if node.op is Op.VIEW:
+    if is_view:
         view = node.view
         host_array: Optional[Callable] = getattr(device, "host_array", None)
         if host_array is not None and view.mask is None:

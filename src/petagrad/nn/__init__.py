@@ -21,4 +21,5 @@ from petagrad.nn.transformer import (TransformerDecoder, TransformerDecoderLayer
 from petagrad.nn import init, utils  # noqa: F401
 from petagrad.nn.module import Module  # noqa: F401
 from petagrad.nn import parallel  # noqa: F401  (DistributedDataParallel)
+from petagrad.nn.sync_batchnorm import SyncBatchNorm  # noqa: F401
 from petagrad.nn.safetensors import load_file, save_file  # noqa: F401

@@ -192,6 +192,16 @@ def conv(input: Tensor, weight: Tensor, bias: Tensor | None = None, groups: int 
     if nd < 1:
         raise NNShapeError(f"conv2d: weight must have at least 3 dimensions (out_channels, "
                            f"in_channels/groups, *kernel), got shape {weight.shape}")
+    if not isinstance(padding, str):
+        pads = _side_pads("conv2d", padding, nd)
+        if any(p < 0 for pair in pads for p in pair):  # tinygrad's: a negative pad crops
+            x = _tensor(input)
+            lead = x.ndim - nd
+            input = P.shrink(x, tuple((0, s) if d < lead else
+                                      (max(-pads[d - lead][0], 0),
+                                       s - max(-pads[d - lead][1], 0))
+                                      for d, s in enumerate(x.shape)))
+            padding = tuple(max(p, 0) for pair in reversed(pads) for p in pair)
     return _conv("conv2d", nd, input, weight, bias, stride, padding, dilation, groups)
 
 

@@ -3,8 +3,9 @@
 Each rank runs the same model on its shard of the batch; after backward() the gradients
 are averaged over the ranks, so every rank takes the same optimizer step. Gradients
 travel in fused flat buckets (one all-reduce per bucket of at most `bucket_cap_mb`), in
-reverse parameter order as PyTorch's DDP fills them. Imports the public petagrad API and
-petagrad.distributed.
+reverse parameter order as PyTorch's DDP fills them; each bucket's non-blocking all-reduce
+is posted as soon as its gradients are computed, while the next buckets' kernels run.
+Imports the public petagrad API and petagrad.distributed.
 """
 from __future__ import annotations
 
@@ -33,14 +34,15 @@ class DistributedDataParallel(Module):
     is the mean over the ranks. With `broadcast_buffers` (the default) the buffers
     (BatchNorm's running statistics) are taken from rank 0 at each training forward.
     `state_dict()` keys carry the `module.` prefix, as in PyTorch; attributes the wrapper
-    does not have are looked up on the wrapped module.
+    does not have are looked up on the wrapped module. `overlap=False` (petagrad's own
+    argument) waits for each bucket's all-reduce before computing the next bucket.
     """
 
     def __init__(self, module: Module, device_ids: Any = None, output_device: Any = None,
                  dim: int = 0, broadcast_buffers: bool = True,
                  process_group: Optional[dist.ProcessGroup] = None,
                  bucket_cap_mb: float = 25, find_unused_parameters: bool = False,
-                 **unused: Any):
+                 overlap: bool = True, **unused: Any):
         if not isinstance(module, Module):
             raise TypeError(f"DistributedDataParallel: expected an nn.Module, got "
                             f"{type(module).__name__}")
@@ -55,6 +57,7 @@ class DistributedDataParallel(Module):
         self.broadcast_buffers = broadcast_buffers
         self.process_group = process_group
         self.bucket_cap_mb = bucket_cap_mb
+        self.overlap = overlap
         self._sync_enabled = True
         self._pending = False
         self._world = dist.get_world_size(process_group)
@@ -100,13 +103,25 @@ class DistributedDataParallel(Module):
     def sync_gradients(self) -> None:
         """Average every parameter's gradient over the ranks now: one all-reduce of one
         flat buffer per bucket. A parameter without a gradient counts as zeros (every rank
-        must send the same layout)."""
+        must send the same layout).
+
+        backward() only built the gradients' lazy graphs; they are computed here, bucket
+        by bucket in reverse layer order. With `overlap` (the default), a bucket's
+        non-blocking all-reduce is posted as soon as its flat gradient is computed, and the
+        kernels of the next buckets run while it is in flight; all are waited for at the
+        end. Without it, each bucket's all-reduce completes before the next is computed."""
+        pending = []
         with pg.no_grad():
             for bucket in self._buckets:
                 grads = [p.grad if p.grad is not None else pg.zeros_like(p) for p in bucket]
                 flat = pg.concatenate([g.reshape(-1) for g in grads]) if len(grads) > 1 \
                     else grads[0].reshape(-1).contiguous()
-                dist.all_reduce(flat, dist.ReduceOp.AVG, self.process_group)
+                work = dist.all_reduce(flat, dist.ReduceOp.AVG, self.process_group,
+                                       async_op=self.overlap)
+                pending.append((bucket, flat, work))
+            for bucket, flat, work in pending:
+                if work is not None:
+                    work.wait()
                 offset = 0
                 for p in bucket:
                     p.grad = flat[offset:offset + p.size].reshape(p.shape)
@@ -120,7 +135,8 @@ class DistributedDataParallel(Module):
         return getattr(module, name)
 
     def extra_repr(self) -> str:
-        return f"world_size={self._world}, buckets={len(self._buckets)}"
+        return (f"world_size={self._world}, buckets={len(self._buckets)}, "
+                f"overlap={self.overlap}")
 
 
 def _plan_buckets(tensors: list, cap_bytes: float) -> list[list]:

@@ -193,7 +193,7 @@ def max_pool(x: Tensor, kernel_size: IntOrTuple = (2, 2), stride: IntOrTuple | N
     an int, one per axis or 2 per axis in F.pad's order (last axis first)."""
     fn = "max_pool2d"
     x = _tensor(x)
-    nd = 1 if isinstance(kernel_size, (int, np.integer)) else len(kernel_size)
+    nd = 2 if isinstance(kernel_size, (int, np.integer)) else len(kernel_size)  # tinygrad: k x k
     if nd > x.ndim:
         raise NNShapeError(f"{fn}: kernel_size {kernel_size!r} has more axes than the input "
                            f"of shape {x.shape}")
@@ -269,7 +269,7 @@ def avg_pool(x: Tensor, kernel_size: IntOrTuple = (2, 2), stride: IntOrTuple | N
     dilation; padding as in `max_pool`."""
     fn = "avg_pool2d"
     x = _float(x, fn)
-    nd = 1 if isinstance(kernel_size, (int, np.integer)) else len(kernel_size)
+    nd = 2 if isinstance(kernel_size, (int, np.integer)) else len(kernel_size)  # tinygrad: k x k
     if nd > x.ndim:
         raise NNShapeError(f"{fn}: kernel_size {kernel_size!r} has more axes than the input "
                            f"of shape {x.shape}")
@@ -412,7 +412,7 @@ def max_unpool(x: Tensor, indices: Tensor, kernel_size: IntOrTuple = (2, 2),
     """tinygrad's Tensor.max_unpool2d: the last len(kernel_size) axes of any tensor."""
     fn = "max_unpool2d"
     x = _float(x, fn)
-    nd = 1 if isinstance(kernel_size, (int, np.integer)) else len(kernel_size)
+    nd = 2 if isinstance(kernel_size, (int, np.integer)) else len(kernel_size)  # tinygrad: k x k
     kernel, stride, pads, dilation = _pool_params(fn, nd, kernel_size, stride, padding,
                                                   dilation, torch_checks=False)
     size = _unpool_size(fn, x.shape[x.ndim - nd:], kernel, stride, pads, dilation,

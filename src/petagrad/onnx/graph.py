@@ -5,9 +5,10 @@ into registered operators), parses attributes once, compiles subgraphs (If/Loop 
 the same way, and folds the nodes that depend only on constants: they are computed once,
 at load time, and their results kept for every run (If/Loop/Scan too when their subgraphs
 read only constants; an If with a constant condition keeps only the branch it takes).
-Running walks the steps in order with an environment of named values; a subgraph sees its
-enclosing graph's values through a ChainMap.
-Imports: numpy, onnx, petagrad.onnx (registry, values).
+Load-time rewrites (petagrad.onnx.optimize: BatchNormalization folded into the Conv before
+it) run after folding. Running walks the steps in order with an environment of named
+values; a subgraph sees its enclosing graph's values through a ChainMap.
+Imports: numpy, onnx, petagrad.onnx (registry, values, optimize).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from onnx import AttributeProto, FunctionProto, GraphProto, NodeProto, numpy_hel
 
 import petagrad as pg
 from petagrad.onnx import registry
+from petagrad.onnx.optimize import optimize, readers
 from petagrad.onnx.registry import NONDETERMINISTIC, OpContext, canonical_domain
 from petagrad.onnx.values import Value, as_array, is_host, np_dtype, on_device, to_tensor
 
@@ -209,6 +211,7 @@ class Step:
 
     __slots__ = (
         "attrs",
+        "derived",
         "domain",
         "fn",
         "functions",
@@ -231,6 +234,8 @@ class Step:
         self.outputs = list(node.output)
         self.node = node
         self.functions: dict[tuple, GraphProgram] = {}
+        # host arrays an operator derives from constant operands (OpContext.derived)
+        self.derived: dict[str, tuple[tuple, np.ndarray]] = {}
 
 
 class GraphProgram:
@@ -262,6 +267,9 @@ class GraphProgram:
         known = set(self.constants) | set(self.input_names) | set(outer_names)
         self.steps = [self._resolve(node, known) for node in graph.node]
         self._fold()
+        optimize(self)
+        # values some step, subgraph or graph output reads (OpContext.read)
+        self.read_names = frozenset(readers(self))
         for value in list(self.constants.values()) + list(self.defaults.values()):
             if is_host(value):
                 self.root._constant_arrays[id(value)] = value
@@ -348,6 +356,14 @@ class GraphProgram:
         if self._is_constant(array):
             root._uploads[id(array)] = (array, tensor)
         return tensor
+
+    def keep_constant(self, array: np.ndarray) -> None:
+        """Treat a host array made at run time from constants as a constant: uploaded once."""
+        self.root._constant_arrays[id(array)] = array
+
+    def forget_constant(self, array: np.ndarray) -> None:
+        self.root._constant_arrays.pop(id(array), None)
+        self.root._uploads.pop(id(array), None)
 
     def _is_constant(self, array: np.ndarray) -> bool:
         return self.root._constant_arrays.get(id(array)) is array

@@ -117,6 +117,11 @@ class OpContext:
         """Whether the node's output `index` is used (optional outputs may be omitted)."""
         return index < len(self.output_names) and self.output_names[index] != ""
 
+    def read(self, index: int) -> bool:
+        """Whether the node's output `index` is read by a later node or is a graph output
+        (an output nothing reads may be left uncomputed)."""
+        return self.wants(index) and self.output_names[index] in self.program.read_names
+
     def describe(self) -> str:
         domain = self.domain or "ai.onnx"
         node = f" node {self.name!r}" if self.name else ""
@@ -132,6 +137,23 @@ class OpContext:
         if dtype is not None and tensor.dtype.dtype != np.dtype(dtype):
             tensor = tensor.astype(np.dtype(dtype))
         return tensor
+
+    def derived(self, key: str, sources: Sequence[np.ndarray],
+                make: Callable[[], np.ndarray]) -> pg.Tensor:
+        """A Tensor of `make()`, a host array derived from the host arrays `sources` (the
+        node's constant weights transposed, stacked or summed): made once per node while
+        the sources stay the same objects, and uploaded once, like a constant."""
+        cache = self.step.derived if self.step is not None else {}
+        entry = cache.get(key)
+        if entry is None or len(entry[0]) != len(sources) or \
+                any(a is not b for a, b in zip(entry[0], sources)):
+            if entry is not None:  # sources recomputed on the host: forget the old array
+                self.program.forget_constant(entry[1])
+            array = np.ascontiguousarray(make())
+            self.program.keep_constant(array)
+            entry = (tuple(sources), array)
+            cache[key] = entry
+        return self.tensor(entry[1])
 
     def host(self, value: Value) -> np.ndarray:
         """The value as a NumPy array; a Tensor is computed and read back (which makes the

@@ -1,4 +1,13 @@
-"""Runtime layer: the on-disk kernel cache shared by the C compiler and the OpenCL device.
+"""Runtime layer: the on-disk kernel cache, the one place every device keeps compiled code.
+
+A device asks for `KernelCache(name, format)` and reads and writes entries by key:
+`<root>/<name>/<key[:2]>/<key><suffix>` (the C compiler uses "c", the CL device "opencl").
+`key(*parts)` hashes the cache's format tag and whatever determines the entry (source,
+options, compiler or driver identity); `load`/`save` read and publish an entry with its
+integrity record; `keep` writes a file beside an entry without one (a kernel's source, for
+error messages); `discard` removes an entry a loader rejected. `dump_source` writes the
+PETAGRAD_DUMP_DIR copy of a kernel's source. The module-level functions below are the
+primitives these are made of.
 
 Whoever can write into the cache can run code in every petagrad process that reads it, so
 this module decides which directories and files may be trusted:
@@ -55,9 +64,14 @@ def directory(*parts: str) -> Path:
     """`<root>/<parts...>`, created private where missing, and safe to load code from.
 
     Falls back (with a one-time warning naming the reason) to the same parts under a fresh
-    private directory of this process when the configured one is not safe.
+    private directory of this process when the configured one is not safe. Raises
+    NotADirectoryError when the configured root is a file: that is a mistake in the
+    setting, not a safety question, so it is not papered over.
     """
     root = configured_root()
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"kernel cache path {root} is not a directory; set "
+                                 "PETAGRAD_CACHE_DIR to a directory (or unset it)")
     try:
         problem = _prepare(root, parts)
     except OSError as exc:  # e.g. a read-only or missing mount: no cache there at all
@@ -246,3 +260,81 @@ def discard(path: Path) -> None:
     with _locked(path.parent):
         unlink(record_path(path))
         unlink(path)
+
+
+def dump_source(filename: str, source: str) -> None:
+    """Write `source` as `filename` under PETAGRAD_DUMP_DIR, when that setting is on."""
+    dump_dir = config.get("dump_dir")
+    if not dump_dir:
+        return
+    folder = Path(os.path.expanduser(str(dump_dir)))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / filename).write_text(source, encoding="utf-8")
+
+
+class KernelCache:
+    """One device's entries, `<root>/<name>/<key[:2]>/<key><suffix>`, under the rules above.
+
+    `format` is a tag mixed into every key: bump it when the layout or the key recipe
+    changes, so entries written under the old one are never read. An entry's record is its
+    path with the last suffix replaced by ".sha256", so two entries of one key must differ
+    before their last suffix (".so" and ".ref.txt" do; ".so" and ".bin" would share one).
+    """
+
+    def __init__(self, name: str, format: str):
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"KernelCache: name must be one plain folder name, got {name!r}")
+        self.name = name
+        self.format = format
+
+    def __repr__(self) -> str:
+        return f"KernelCache({self.name!r}, {self.format!r})"
+
+    def key(self, *parts: str | bytes) -> str:
+        """The sha256 (hex) of this cache's format and `parts`, each length-prefixed so no
+        two different lists of parts give the same bytes."""
+        digest = hashlib.sha256()
+        for part in (self.format, *parts):
+            data = part.encode("utf-8") if isinstance(part, str) else bytes(part)
+            digest.update(f"{len(data)}:".encode("ascii"))
+            digest.update(data)
+        return digest.hexdigest()
+
+    def folder(self, key: str) -> Path:
+        """The (safe, created) directory holding the entries of `key`."""
+        if len(key) < 3 or not key.isalnum():
+            raise ValueError(f"KernelCache {self.name}: a key is a hex digest, got {key!r}")
+        return directory(self.name, key[:2])
+
+    def path(self, key: str, suffix: str) -> Path:
+        """Where the entry `key` + `suffix` lives (it may not exist)."""
+        return self.folder(key) / f"{key}{suffix}"
+
+    def load(self, key: str, suffix: str) -> bytes | None:
+        """The entry's bytes if it is there, ours and intact; None (a miss) otherwise."""
+        return read_entry(self.path(key, suffix))
+
+    def save(self, key: str, suffix: str, data: bytes) -> bool:
+        """Publish `data` as the entry (kept as it is if a valid one appeared meanwhile)."""
+        return store(self.path(key, suffix), data)
+
+    def temp(self, key: str, suffix: str) -> Path:
+        """A fresh private file beside the entry, for a compiler to write into; hand it to
+        `publish` (or unlink it)."""
+        path = self.path(key, suffix)
+        return temp_path(path.parent, path.name)
+
+    def publish(self, key: str, suffix: str, temp: Path, data: bytes) -> bool:
+        """Move `temp` (holding `data`) into place as the entry; see module-level publish."""
+        return publish(self.path(key, suffix), temp, data)
+
+    def keep(self, key: str, suffix: str, data: bytes) -> Path:
+        """Write `data` beside the entry, atomically but without a record (it is never
+        loaded as code: a kernel's source kept so that error messages can point at it)."""
+        path = self.path(key, suffix)
+        write_atomic(path, data)
+        return path
+
+    def discard(self, key: str, suffix: str) -> None:
+        """Remove the entry and its record (one its loader rejected)."""
+        discard(self.path(key, suffix))

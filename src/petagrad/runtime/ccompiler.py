@@ -6,12 +6,14 @@ survives across processes (and may be shared by several machines, e.g. an NFS ho
 every entry is published atomically and checked for integrity before it is handed out.
 Imports only petagrad.config, petagrad.errors and petagrad.runtime.cache from petagrad.
 
-Cache layout, under the `cache_dir` setting (PETAGRAD_CACHE_DIR):
+Cache layout, under the `cache_dir` setting (PETAGRAD_CACHE_DIR), in runtime/cache.py's
+KernelCache "c":
 
-    <key[:2]>/<key>.c        the kernel source (kept, so compiler errors point at a real file)
-    <key[:2]>/<key>.so       the shared library
-    <key[:2]>/<key>.sha256   integrity record: "<sha256 of the .so bytes>  <key>.so"
-    probes/<id>.json         which optional flags each compiler accepts
+    c/<key[:2]>/<key>.c            the kernel source (kept, so compiler errors point at it)
+    c/<key[:2]>/<key>.so           the shared library
+    c/<key[:2]>/<key>.sha256       integrity record: "<sha256 of the .so bytes>  <key>.so"
+    c/<key[:2]>/<key>.ref.txt      for a kernel built inside a group: the group's key
+    c/<id[:2]>/<id>.probe.json     which optional flags a compiler accepts
 
 The key is the sha256 of the source, the effective flags, the compiler's identity and,
 when -march=native is used, the CPU model. Which directories and entries are trusted, and
@@ -82,6 +84,7 @@ _LINK_LIBS: tuple[str, ...] = ("-lm",)
 
 # Bumped whenever the cache layout or key recipe changes, so old entries are never reused.
 _FORMAT = "petagrad-ccompiler-1"
+CACHE = cache.KernelCache("c", _FORMAT)
 
 _PROBE_SOURCES: dict[str, str] = {
     "-march=native": "int petagrad_probe(int x) { return x + 1; }\n",
@@ -227,19 +230,16 @@ def _cpu_key() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Cache directory and atomic files
+# Cache directory
 # ---------------------------------------------------------------------------------------------
 
 
 def cache_dir() -> Path:
-    """The kernel cache directory: the configured one if it is safe, else a private fallback.
+    """The kernel cache root: the configured one if it is safe, else a private fallback.
 
     See runtime/cache.py for what "safe" means; missing directories are created 0o700, and
-    an existing one is never chmod-ed.
+    an existing one is never chmod-ed. Raises NotADirectoryError if the setting names a file.
     """
-    path = cache.configured_root()
-    if path.exists() and not path.is_dir():
-        raise CompileError(f"kernel cache path {path} is not a directory; set PETAGRAD_CACHE_DIR")
     return cache.directory()
 
 
@@ -251,30 +251,28 @@ def cache_dir() -> Path:
 def _probe_flags(cc: str) -> dict[str, bool]:
     """Which OPTIONAL_FLAGS `cc` accepts; probed once per compiler and cached on disk too."""
     identity = compiler_identity(cc)
-    probe_id = hashlib.sha256(
-        json.dumps([_FORMAT, identity, platform.machine(), OPTIONAL_FLAGS]).encode()
-    ).hexdigest()[:32]
+    probe_id = CACHE.key("probe", identity, platform.machine(), *OPTIONAL_FLAGS)
     with _lock:
         if probe_id in _probe_cache:
             return _probe_cache[probe_id]
-    cache_dir()  # raises if the configured path is not a directory
-    record = cache.directory("probes") / f"{probe_id}.json"
     accepted: dict[str, bool] | None = None
+    stored = CACHE.load(probe_id, ".probe.json")
     try:
-        loaded = json.loads(record.read_text(encoding="utf-8"))
+        loaded = json.loads(stored) if stored is not None else None
         if isinstance(loaded, dict) and all(
             isinstance(loaded.get(f), bool) for f in OPTIONAL_FLAGS
         ):
             accepted = {f: loaded[f] for f in OPTIONAL_FLAGS}
-    except (OSError, ValueError):
-        pass  # missing or damaged record: probe again
+    except ValueError:
+        pass  # damaged record: probe again
     if accepted is None:
-        workdir = Path(tempfile.mkdtemp(dir=record.parent, prefix=f".probe-{os.getpid()}-"))
+        workdir = Path(tempfile.mkdtemp(dir=CACHE.folder(probe_id),
+                                        prefix=f".probe-{os.getpid()}-"))
         try:
             accepted = {flag: _accepts(cc, flag, workdir) for flag in OPTIONAL_FLAGS}
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        cache.write_atomic(record, json.dumps(accepted, sort_keys=True).encode())
+        CACHE.save(probe_id, ".probe.json", json.dumps(accepted, sort_keys=True).encode())
     with _lock:
         _probe_cache[probe_id] = accepted
     return accepted
@@ -332,18 +330,8 @@ def has_openmp(cc: str | None = None) -> bool:
 
 def _cache_key(source: str, flags: tuple[str, ...], identity: str) -> str:
     cpu = _cpu_key() if "-march=native" in flags else ""
-    payload = json.dumps(
-        {
-            "format": _FORMAT,
-            "source": source,
-            "flags": list(flags),
-            "libs": list(_LINK_LIBS),
-            "compiler": identity,
-            "cpu": cpu,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    settings = json.dumps({"flags": list(flags), "libs": list(_LINK_LIBS)}, sort_keys=True)
+    return CACHE.key(source, settings, identity, cpu)
 
 
 def _loadable(so_path: Path) -> str | None:
@@ -417,17 +405,12 @@ def _resolve(flags: tuple[str, ...]) -> tuple[str, str, tuple[str, ...]]:
 
 
 def _dump(name: str, key: str, source: str) -> None:
-    dump_dir = config.get("dump_dir")
-    if dump_dir:
-        dump = Path(os.path.expanduser(str(dump_dir)))
-        dump.mkdir(parents=True, exist_ok=True)
-        (dump / f"{_safe_name(name)}-{key[:12]}.c").write_text(source, encoding="utf-8")
+    cache.dump_source(f"{_safe_name(name)}-{key[:12]}.c", source)
 
 
-def _ref_path(key: str) -> Path:
-    # "<key>.ref.txt" (not "<key>.ref"), so its integrity record "<key>.ref.sha256" cannot
-    # collide with the record "<key>.sha256" of a library of the same key
-    return cache.directory(key[:2]) / f"{key}.ref.txt"
+# "<key>.ref.txt" (not "<key>.ref"), so its integrity record "<key>.ref.sha256" cannot
+# collide with the record "<key>.sha256" of a library of the same key
+_REF = ".ref.txt"
 
 
 def _checked_library(so_path: Path, name: str) -> tuple[str | None, bool]:
@@ -457,12 +440,12 @@ def _checked_library(so_path: Path, name: str) -> tuple[str | None, bool]:
 def _lookup(key: str, name: str) -> tuple[str | None, bool]:
     """(path, corrupt) of a cached library holding the kernel of `key`: its own library, or a
     group library that a reference record names (see compile_group)."""
-    path, corrupt = _checked_library(cache.directory(key[:2]) / f"{key}.so", name)
+    path, corrupt = _checked_library(CACHE.path(key, ".so"), name)
     if path is None:
-        ref = cache.read_entry(_ref_path(key))
+        ref = CACHE.load(key, _REF)
         group = ref.decode("ascii", "replace").strip() if ref else ""
         if re.fullmatch(r"[0-9a-f]{64}", group):
-            path, _ = _checked_library(cache.directory(group[:2]) / f"{group}.so", name)
+            path, _ = _checked_library(CACHE.path(group, ".so"), name)
     if path is not None:
         with _lock:
             COMPILE_STATS.hits += 1
@@ -473,13 +456,12 @@ def _lookup(key: str, name: str) -> tuple[str | None, bool]:
 def _build(cc: str, flags: tuple[str, ...], key: str, source: str, name: str,
            corrupt: bool, kernels: int = 1) -> str:
     """Run the compiler on `source` and publish the library as the entry of `key`."""
-    entry_dir = cache.directory(key[:2])
-    so_path = entry_dir / f"{key}.so"
+    so_path = CACHE.path(key, ".so")
+    entry_dir = so_path.parent
     # The source is kept at a stable path: compiler messages point at a file the user can
     # open. Concurrent writers write identical bytes, and each replace is atomic.
-    src_path = entry_dir / f"{key}.c"
-    cache.write_atomic(src_path, source.encode("utf-8"))
-    tmp_so = cache.temp_path(entry_dir, so_path.name)
+    src_path = CACHE.keep(key, ".c", source.encode("utf-8"))
+    tmp_so = CACHE.temp(key, ".so")
     argv = [cc, *flags, "-o", str(tmp_so), str(src_path), *_LINK_LIBS]
     start = time.perf_counter()
     try:
@@ -508,12 +490,12 @@ def _build(cc: str, flags: tuple[str, ...], key: str, source: str, name: str,
         # Integrity record: a separate "<sha256>  <key>.so" file (sha256sum -c format) rather
         # than a trailer, so the .so stays byte-for-byte what the compiler produced. A valid
         # entry another process published while we compiled is kept (cache.publish).
-        cache.publish(so_path, tmp_so, data)
+        CACHE.publish(key, ".so", tmp_so, data)
     finally:
         cache.unlink(tmp_so)
     problem = _loadable(so_path)
     if problem is not None:
-        cache.discard(so_path)
+        CACHE.discard(key, ".so")
         raise CompileError(f"kernel {name} compiled but its library does not load",
                            log=problem, source_path=str(src_path))
     if corrupt:
@@ -536,7 +518,7 @@ def compile_shared(source: str, name: str, flags: tuple[str, ...] = DEFAULT_FLAG
     cc, identity, flags = _resolve(flags)
     key = _cache_key(source, flags, identity)
     _dump(name, key, source)
-    cache_dir()  # raises if the configured path is not a directory
+    cache_dir()  # raises NotADirectoryError at once if the setting names a file
     with _lock:
         running = _inflight.get(key)
         if running is None:
@@ -590,7 +572,7 @@ def compile_group(header: str, parts: list[tuple[str, str]],
     its future is that build's.
     """
     cc, identity, flags = _resolve(flags)
-    cache_dir()  # raises if the configured path is not a directory
+    cache_dir()  # raises NotADirectoryError at once if the setting names a file
     futures: list[Future] = []
     todo: list[_Unit] = []
     for body, name in parts:
@@ -642,7 +624,7 @@ def _build_run(cc: str, identity: str, flags: tuple[str, ...], header: str,
         label = f"group of {len(run)} kernels ({run[0].name}, ...)"
         _dump(label, key, source)
         try:
-            path, corrupt = _checked_library(cache.directory(key[:2]) / f"{key}.so", label)
+            path, corrupt = _checked_library(CACHE.path(key, ".so"), label)
             if path is None:
                 path = _build(cc, flags, key, source, label, corrupt, kernels=len(run))
         except CompileError:
@@ -655,7 +637,7 @@ def _build_run(cc: str, identity: str, flags: tuple[str, ...], header: str,
                     unit.future.set_exception(exc)
             return
         for unit in run:
-            cache.store(_ref_path(unit.key), key.encode("ascii"))
+            CACHE.save(unit.key, _REF, key.encode("ascii"))
             unit.future.set_result(path)
     except BaseException as exc:  # noqa: BLE001 - a launch waiting on these must see it
         for unit in run:

@@ -11,6 +11,7 @@ Imports: petagrad.config, codegen, ir, runtime.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import math
 import mmap
@@ -36,9 +37,32 @@ from petagrad.runtime.device import Device as BaseDevice
 from petagrad.runtime.device import kernel_dtypes
 
 _ffi = cffi.FFI()
-# Never unload a kernel library: unloading one built with -fopenmp while the OpenMP
-# runtime's idle threads still sit in it crashes the process (seen at interpreter exit).
+# The csrc libraries stay loaded for good. Kernel libraries are unloaded when their Program
+# goes (see LOADED_PROGRAMS): each loaded library costs about five memory mappings, and a
+# process that loads every kernel it ever ran reaches the kernel's limit on mappings
+# (vm.max_map_count, 65530) after some 12,000 kernels, when the next mmap anywhere fails
+# (seen: the test suite aborting inside the OpenCL driver). What must never be unloaded is
+# the OpenMP runtime, whose idle worker threads sit in its code: the first kernel library
+# that brings it in pins it (_pin_openmp_runtime).
 _DLOPEN_FLAGS = _ffi.RTLD_NOW | _ffi.RTLD_NODELETE
+_OPENMP_RUNTIMES = ("libgomp.so.1", "libomp.so", "libomp.so.5", "libiomp5.so")
+_openmp_pinned: list[object] = []  # the pinned runtime's handle, once found
+LOADED_PROGRAMS = 1024
+"""Kernel Programs a CPU device keeps loaded, most recently used first out of reach."""
+
+
+def _pin_openmp_runtime() -> None:
+    """Mark the OpenMP runtime a kernel library brought in as never to be unloaded.
+
+    RTLD_NOLOAD succeeds only for a library already loaded, and RTLD_NODELETE then applies
+    to it: the runtime stays mapped even when every kernel library using it is closed."""
+    for soname in _OPENMP_RUNTIMES:
+        try:  # ctypes, not cffi: cffi crashes on the NULL dlerror() of a failed RTLD_NOLOAD
+            _openmp_pinned.append(ctypes.CDLL(
+                soname, mode=os.RTLD_NOW | os.RTLD_NOLOAD | os.RTLD_NODELETE))
+            return
+        except OSError:
+            continue
 ALIGNMENT = 64
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 HUGE_PAGE_BYTES = 1 << 21
@@ -156,8 +180,19 @@ class Program:
             path = ccompiler.compile_shared(source, name, flags)
         ffi = cffi.FFI()
         ffi.cdef(f"void {name}({', '.join(['void *'] * (n_inputs + 1))}, int);")
-        self.library = ffi.dlopen(path, _DLOPEN_FLAGS)
+        self._ffi = ffi
+        self.library = ffi.dlopen(path, _ffi.RTLD_NOW)
+        if not _openmp_pinned:
+            _pin_openmp_runtime()
         self.function: Callable[..., None] = getattr(self.library, name)
+
+    def __del__(self) -> None:
+        # nothing else holds self.function (launches go through this object), so the code
+        # can go with it
+        try:
+            self._ffi.dlclose(self.library)
+        except (AttributeError, TypeError, ValueError):  # half-built, or interpreter exit
+            pass
 
     def launch(self, output: HostBuffer, inputs: list[HostBuffer], threads: int) -> None:
         self.function(output.pointer, *[b.pointer for b in inputs], threads)
@@ -274,7 +309,8 @@ class Device(BaseDevice):
     def __init__(self, index: int = 0):
         self.renderer = CRenderer()
         # by Kernel.key: precomputed, and O(1) to compare since its Exprs are interned
-        self.programs: dict[tuple, Program | GemmProgram | SortProgram] = {}
+        self.programs: OrderedDict[tuple, Program | GemmProgram | SortProgram] = \
+            OrderedDict()
         # by Kernel.key: (name, source, future of the library path) of builds under way
         self.pending: dict[tuple, tuple[str, str, Future]] = {}
         self.header = runtime_source("petagrad.h")
@@ -304,8 +340,10 @@ class Device(BaseDevice):
             else None
 
     def program(self, kernel: Kernel) -> Program | GemmProgram | SortProgram:
-        found = self.programs.get(kernel.key)
+        programs = self.programs
+        found = programs.get(kernel.key)
         if found is not None:
+            programs.move_to_end(kernel.key)
             return found
         gemm = None if kernel.value.op is Op.SORT else self._gemm(kernel)
         if kernel.value.op is Op.SORT:
@@ -315,7 +353,11 @@ class Device(BaseDevice):
             program = GemmProgram(gemm, epilogue)
         else:
             program = self.compile(kernel)
-        self.programs[kernel.key] = program
+        programs[kernel.key] = program
+        while len(programs) > LOADED_PROGRAMS:
+            # the least recently used goes; a launch or JIT capture still holding it keeps
+            # it loaded until it lets go, and a later use loads it again from the disk cache
+            programs.popitem(last=False)
         return program
 
     def compile(self, kernel: Kernel) -> Program:

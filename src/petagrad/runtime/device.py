@@ -3,7 +3,10 @@
 A device is one module exposing a `Device` subclass. It allocates buffers, copies host
 arrays in and out, and runs a scheduled Kernel (rendering and compiling it however it
 likes, cached). The registry maps a name to the module that implements it; adding a device
-is one module plus one line in DEVICE_MODULES. Imports: petagrad.config, errors, dtypes, ir.
+is one module plus one line in DEVICE_MODULES (docs/backends.md walks through one). What
+naming needs to know about a device (whether it has numbered instances, "CL:1") is an
+attribute of its class, so nothing here names a particular device.
+Imports: petagrad.config, errors, dtypes, ir.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ DEVICE_MODULES: dict[str, str] = {
     "CPU": "petagrad.runtime.cpu",
     "CL": "petagrad.runtime.opencl",
     "NUMPY": "petagrad.runtime.numpy_ref",
+    "NULL": "petagrad.runtime.null",
 }
 
 
@@ -30,6 +34,9 @@ class Device:
     """What every backend implements. Buffers are opaque to everything above the runtime."""
 
     name: str = ""
+    numbered: bool = False
+    """True when the backend has several instances, named "<KIND>:<n>" ("CL:0", "CL:1"); the
+    bare kind then means instance 0, and `Device(n)` is constructed with the index."""
 
     def allocate(self, nbytes: int) -> Any:
         """Device memory of at least `nbytes` bytes (contents undefined)."""
@@ -95,11 +102,26 @@ def canonical_name(name: str) -> str:
     kind, _, index = name.upper().partition(":")
     if kind not in DEVICE_MODULES:
         raise DeviceError(f"unknown device {name!r}; known: {', '.join(DEVICE_MODULES)}")
-    if kind == "CL":
-        return f"CL:{index or 0}"
+    if device_class(kind).numbered:
+        if index and not index.isdigit():
+            raise DeviceError(f"device {name!r}: the index after {kind}: must be a number "
+                              f"like {kind}:0 or {kind}:1")
+        return f"{kind}:{int(index) if index else 0}"
     if index not in ("", "0"):
         raise DeviceError(f"device {name!r}: {kind} has only one instance ({kind})")
     return kind
+
+
+def device_class(kind: str) -> type[Device]:
+    """The Device class registered for `kind` ("CPU", "CL", ...), importing its module."""
+    found = _classes.get(kind)
+    if found is None:
+        module = importlib.import_module(DEVICE_MODULES[kind])
+        found = _classes[kind] = module.Device  # type: ignore[attr-defined]
+    return found
+
+
+_classes: dict[str, type[Device]] = {}
 
 
 def get_device(name: str) -> Device:
@@ -111,8 +133,7 @@ def get_device(name: str) -> Device:
     device = _instances.get(name)
     if device is None:
         kind, _, index = name.partition(":")
-        module = importlib.import_module(DEVICE_MODULES[kind])
-        device = module.Device(int(index) if index else 0)  # type: ignore[attr-defined]
+        device = device_class(kind)(int(index) if index else 0)  # type: ignore[call-arg]
         device.name = name
         _instances[name] = device
     return device

@@ -10,7 +10,7 @@ The pieces, as docs/backends.md describes them:
   allocate() (as MemoryError), not at some later launch. One in-order queue per device
   makes reuse safe: a buffer freed while a queued kernel still reads it is only rewritten
   by commands queued after that kernel.
-- compiler: program binaries cached on disk under <cache_dir>/opencl, keyed by the sha256
+- compiler: program binaries kept in runtime/cache.py's KernelCache "opencl", keyed by the sha256
   of the source, the build options and the platform/device/driver identity, so a second
   process loads the binary instead of building (BUILD_STATS counts both). The source is
   written next to the binary first, so a build error can point at a real file. Directory
@@ -30,6 +30,7 @@ import math
 import sys
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,10 @@ from petagrad.runtime.device import kernel_dtypes
 
 UNAVAILABLE = ("CL unavailable: install an OpenCL driver, e.g. PoCL "
                "(apt-get install pocl-opencl-icd)")
-_FORMAT = "petagrad-opencl-2"  # bumped when the cache layout or key recipe changes
+_FORMAT = "petagrad-opencl-3"  # bumped when the cache layout or key recipe changes
+CACHE = cache.KernelCache("opencl", _FORMAT)
+LOADED_PROGRAMS = 1024
+"""Built programs a CL device keeps, least recently used out first."""
 
 
 @dataclass
@@ -200,6 +204,8 @@ class SortProgram:
 class Device(BaseDevice):
     """An OpenCL device: pyopencl buffers, OpenCL C kernels, one in-order queue."""
 
+    numbered = True  # "CL:<n>" over all platforms' devices; "CL" is "CL:0"
+
     def __init__(self, index: int = 0):
         self.cl = cl = _pyopencl()
         found = all_devices()
@@ -222,7 +228,10 @@ class Device(BaseDevice):
         self.extensions: set[str] = set(device.extensions.split())
         self.max_alloc = int(device.max_mem_alloc_size)
         self.renderer = OpenCLRenderer()
-        self.programs: dict[Kernel, Program] = {}
+        # most recently used last, at most LOADED_PROGRAMS: a built program holds driver
+        # memory and, on PoCL, a loaded library per kernel (about five memory mappings), and
+        # a process keeping them all reached the mapping limit (vm.max_map_count) and aborted
+        self.programs: OrderedDict[Kernel, Program] = OrderedDict()
         platform = device.platform
         # everything that can change the binary a build produces
         self.identity = "\n".join([
@@ -328,7 +337,9 @@ class Device(BaseDevice):
     # -- kernels -------------------------------------------------------------------------------
     def run(self, kernel: Kernel, output: Any, inputs: list[Any]) -> None:
         program = self.programs.get(kernel)
-        if program is None:
+        if program is not None:
+            self.programs.move_to_end(kernel)
+        else:
             for expr in kernel.value.walk():
                 if not self.supports(expr.dtype):
                     raise DTypeError(self._unsupported_message(expr.dtype))
@@ -341,10 +352,10 @@ class Device(BaseDevice):
     def program(self, kernel: Kernel) -> Program:
         found = self.programs.get(kernel)
         if found is not None:
+            self.programs.move_to_end(kernel)
             return found
         if kernel.value.op is Op.SORT:
-            self.programs[kernel] = SortProgram(self, kernel)  # type: ignore[assignment]
-            return self.programs[kernel]
+            return self._remember(kernel, SortProgram(self, kernel))  # type: ignore[arg-type]
         output_dtype, input_dtypes = kernel_dtypes(kernel)
         caps = self.caps()
         rendered = self.renderer.render(kernel, "KERNEL", input_dtypes, output_dtype, caps)
@@ -362,26 +373,28 @@ class Device(BaseDevice):
             rendered = _renamed(self.renderer.render(kernel, "KERNEL", input_dtypes,
                                                      output_dtype, caps), name)
             program = Program(self, rendered, self.build(rendered.source, name))
+        return self._remember(kernel, program)
+
+    def _remember(self, kernel: Kernel, program: Program) -> Program:
+        """Keep `program` for `kernel`, letting the least recently used go past the bound
+        (a launch or JIT capture still holding one keeps it alive until it lets go)."""
         self.programs[kernel] = program
+        while len(self.programs) > LOADED_PROGRAMS:
+            self.programs.popitem(last=False)
         return program
 
     def build(self, source: str, name: str) -> Any:
         """The built cl.Program for `source`, from the disk cache when it holds a binary."""
+        _check_mappings(name)
         cl = self.cl
         options = " ".join(self.build_options)
-        key = hashlib.sha256(f"{self.identity}\0{options}\0{source}".encode()).hexdigest()
-        folder = cache.directory("opencl", key[:2])
-        binary_path = folder / f"{key}.bin"
-        source_path = folder / f"{key}.cl"
+        key = CACHE.key(self.identity, options, source)
         debug = config.get("debug")
         if debug >= 4:
             print(source, file=sys.stderr)
-        dump = config.get("dump_dir")
-        if dump:
-            Path(dump).mkdir(parents=True, exist_ok=True)
-            (Path(dump) / f"{name}.cl").write_text(source)
+        cache.dump_source(f"{name}.cl", source)
         start = time.perf_counter()
-        binary = cache.read_entry(binary_path)
+        binary = CACHE.load(key, ".bin")
         rejected = False
         if binary is not None:
             try:
@@ -394,9 +407,9 @@ class Device(BaseDevice):
                 return program
             except (cl.Error, RuntimeError, ValueError):
                 # a binary the driver does not accept (garbage, a driver update): rebuild it
-                cache.discard(binary_path)
+                CACHE.discard(key, ".bin")
                 rejected = True
-        cache.write_atomic(source_path, source.encode())
+        source_path = CACHE.keep(key, ".cl", source.encode())
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pyopencl warns on any build log output
@@ -415,7 +428,7 @@ class Device(BaseDevice):
                   file=sys.stderr)
         binaries = program.get_info(cl.program_info.BINARIES)
         if binaries and binaries[0]:
-            cache.store(binary_path, bytes(binaries[0]))
+            CACHE.save(key, ".bin", bytes(binaries[0]))
         return program
 
     def describe(self) -> str:
@@ -425,6 +438,40 @@ class Device(BaseDevice):
         return (f"{self.name}: {device.name.strip()} ({device.platform.name.strip()}, "
                 f"{device.version.strip()}), {device.max_compute_units} compute units, "
                 f"{device.global_mem_size / 2**30:.1f} GiB, {fp64}, {fp16}")
+
+
+# Memory mappings at the last count and programs built since. PoCL 3 keeps four mappings
+# for every kernel it ever built, released or not (measured), so a process building many
+# distinct kernels reaches vm.max_map_count, and then the driver's next mmap fails by
+# aborting the process. Counting costs milliseconds, so it is done only when an estimate
+# (8 per build, twice what PoCL takes) comes near the limit.
+_MAPS = {"checked": 0, "builds": 0}
+
+
+def _map_limit() -> int:
+    """The system's limit on a process's memory mappings (0 where there is none to read)."""
+    try:
+        return int(Path("/proc/sys/vm/max_map_count").read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def _check_mappings(name: str) -> None:
+    """A MemoryError, before building kernel `name`, when the process is near the limit."""
+    _MAPS["builds"] += 1
+    limit = _map_limit()
+    if not limit or _MAPS["checked"] + 8 * _MAPS["builds"] < 0.9 * limit:
+        return
+    with open("/proc/self/maps", "rb") as maps:
+        count = sum(1 for _ in maps)
+    _MAPS.update(checked=count, builds=0)
+    if count >= 0.9 * limit:
+        raise DeviceMemoryError(
+            f"building OpenCL kernel {name}: this process holds {count} memory mappings, "
+            f"near the system limit vm.max_map_count={limit}, and the driver keeps every "
+            f"kernel it built mapped (PoCL does), so building more would crash the process; "
+            f"raise the limit (sysctl -w vm.max_map_count=262144) or build fewer distinct "
+            f"kernels in one process")
 
 
 def _renamed(rendered: RenderedKernel, name: str) -> RenderedKernel:

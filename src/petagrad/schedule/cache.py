@@ -32,6 +32,9 @@ from petagrad.ir.ops import Op
 Template = tuple[tuple[str, Any, int, tuple[int, ...]], ...]
 
 _CACHE: "OrderedDict[tuple, Optional[Template]]" = OrderedDict()
+_MISSING = object()
+# the two settings read on every lookup, held directly (config.get is a call per read)
+_LIMIT, _DEBUG = config.SETTINGS["schedule_cache"], config.SETTINGS["debug"]
 STATS = {"hits": 0, "misses": 0}
 """Lookups since import (read by tests and by `petagrad.schedule_cache_info()`)."""
 
@@ -86,16 +89,16 @@ def structure(targets: list[Node]) -> tuple[tuple, list[Node]]:
 def cached_schedule(targets: list[Node], schedule: Callable[[list[Node]], list],
                     item_type: type) -> list:
     """`schedule(targets)`, looked up by the graph's structure and rebound to its nodes."""
-    limit = config.get("schedule_cache")
-    if limit <= 0 or config.get("debug") >= 3:  # level 3 prints the fusion decisions
+    limit = _LIMIT.value
+    if limit <= 0 or _DEBUG.value >= 3:  # level 3 prints the fusion decisions
         return schedule(targets)
     key, nodes = structure(targets)
-    if key in _CACHE:
-        template = _CACHE[key]
+    template = _CACHE.get(key, _MISSING)
+    if template is not _MISSING:
         _CACHE.move_to_end(key)
         if template is not None:
             STATS["hits"] += 1
-            return [item_type(nodes[out], tuple(nodes[i] for i in ins), kernel, kind)
+            return [item_type(nodes[out], tuple([nodes[i] for i in ins]), kernel, kind)
                     for kind, kernel, out, ins in template]
     STATS["misses"] += 1
     items = schedule(targets)

@@ -1,11 +1,16 @@
 """ONNX operators: convolution, GEMM and MatMul, normalisation, pooling, softmax, resize,
 Einsum and the other neural-network layers.
 
-Convolution goes through petagrad.nn.functional (conv1d/conv2d, conv_transpose1d/2d) after
-turning ONNX's asymmetric `pads` and `auto_pad` into an explicit pad or crop; other ranks
-use an im2col + matmul written here. Pooling, LRN and Resize are composed from strided
-views, pads and small interpolation matrices computed on the host.
-Imports: numpy, petagrad (public API), petagrad.nn.functional, petagrad.onnx.
+Convolution and pooling of every spatial rank go through petagrad's nn layers (the n-d
+`conv` / `conv_transpose` of petagrad.nn.convolution, `max_pool` / `avg_pool` of
+petagrad.nn.pooling): ONNX's asymmetric `pads` and `auto_pad` become F.pad-order padding
+(negative pads a crop first), so the library has one convolution and one pooling. The one
+exception is a long strided Conv1d (an STFT-like front end, see `_framed`), cut into frames
+here. A BatchNormalization after a Conv is folded into its weights at load time
+(petagrad.onnx.optimize). LRN and Resize are composed from pads and small interpolation
+matrices computed on the host.
+Imports: numpy, petagrad (public API), petagrad.nn.convolution, petagrad.nn.pooling,
+petagrad.onnx.
 """
 from __future__ import annotations
 
@@ -17,7 +22,10 @@ from typing import Any
 import numpy as np
 
 import petagrad as pg
-import petagrad.nn.functional as F
+from petagrad.nn.convolution import conv as nd_conv
+from petagrad.nn.convolution import conv_transpose as nd_conv_transpose
+from petagrad.nn.pooling import avg_pool as nd_avg_pool
+from petagrad.nn.pooling import max_pool as nd_max_pool
 from petagrad.onnx.ops._util import all_host, axes_of, axis_of, to_device
 from petagrad.onnx.registry import OpContext, register
 from petagrad.onnx.values import Value, as_array, dtype_of, is_host
@@ -57,39 +65,6 @@ def pad_spatial(x: pg.Tensor, pads: Sequence[tuple[int, int]], value: Any = 0) -
     return pg.pad(x, widths, constant_values=value)
 
 
-def conv_windows(x: pg.Tensor, kernel: Sequence[int], strides: Sequence[int],
-                 dilations: Sequence[int], out: Sequence[int]) -> list[pg.Tensor]:
-    """One strided view of shape (..., *out) per kernel offset of an already padded x."""
-    nd = len(kernel)
-    lead = x.ndim - nd
-    views = []
-    for offsets in itertools.product(*(range(k) for k in kernel)):
-        index = [slice(None)] * lead
-        for o, d, s, n in zip(offsets, dilations, strides, out):
-            start = o * d
-            index.append(slice(start, start + (n - 1) * s + 1, s))
-        views.append(x[tuple(index)])
-    return views
-
-
-def conv_general(x: pg.Tensor, w: pg.Tensor, strides: Sequence[int],
-                 dilations: Sequence[int], groups: int) -> pg.Tensor:
-    """Convolution of a padded (N, C, *S) by (O, C/groups, *K): im2col + one matmul."""
-    n = x.shape[0]
-    o, cg = w.shape[:2]
-    kernel = w.shape[2:]
-    out = [(s - d * (k - 1) - 1) // st + 1
-           for s, k, st, d in zip(x.shape[2:], kernel, strides, dilations)]
-    views = conv_windows(x, kernel, strides, dilations, out)
-    taps = len(views)
-    patches = pg.stack(views, axis=2)  # (N, C, taps, *out)
-    positions = math.prod(out)
-    patches = pg.reshape(patches, (n, groups, cg * taps, positions))
-    weight = pg.reshape(w, (1, groups, o // groups, cg * taps))
-    y = pg.matmul(weight, patches)  # (N, G, O/G, P)
-    return pg.reshape(y, (n, o) + tuple(out))
-
-
 def _framed(nd: int, kernel: Sequence[int], strides: Sequence[int],
             dilations: Sequence[int], groups: int) -> bool:
     """A long 1-D kernel with a stride of the same order (an STFT-like Conv1d, 256 taps
@@ -120,33 +95,49 @@ def _framed_conv1d(x: pg.Tensor, w: pg.Tensor, bias: pg.Tensor | None, kernel: i
 
 
 def convolve(x: pg.Tensor, w: pg.Tensor, bias: pg.Tensor | None, attrs: dict) -> pg.Tensor:
+    """ONNX Conv through petagrad.nn.convolution.conv (any number of spatial axes):
+    asymmetric `pads` and `auto_pad` become F.pad-order padding, negative pads a crop."""
     nd = w.ndim - 2
     kernel = attrs.get("kernel_shape") or list(w.shape[2:])
     strides = attrs.get("strides") or [1] * nd
     dilations = attrs.get("dilations") or [1] * nd
     groups = attrs.get("group", 1)
     pads = conv_pads(attrs, x.shape[2:], kernel, strides, dilations)
-    if nd in (1, 2) and all(b == e for b, e in pads) and \
-            not _framed(nd, kernel, strides, dilations, groups):
-        conv = F.conv1d if nd == 1 else F.conv2d
-        return conv(x, w, bias, stride=tuple(strides), padding=tuple(b for b, _ in pads),
-                    dilation=tuple(dilations), groups=groups)
-    x = pad_spatial(x, pads)
+    if any(b < 0 or e < 0 for b, e in pads):
+        x = pad_spatial(x, [(min(b, 0), min(e, 0)) for b, e in pads])
+        pads = [(max(b, 0), max(e, 0)) for b, e in pads]
     if _framed(nd, kernel, strides, dilations, groups):
-        return _framed_conv1d(x, w, bias, kernel[0], strides[0])
-    if nd in (1, 2):
-        conv = F.conv1d if nd == 1 else F.conv2d
-        return conv(x, w, bias, stride=tuple(strides), padding=0, dilation=tuple(dilations),
-                    groups=groups)
-    y = conv_general(x, w, strides, dilations, groups)
-    if bias is not None:
-        y = y + pg.reshape(bias, (1, -1) + (1,) * nd)
-    return y
+        return _framed_conv1d(pad_spatial(x, pads), w, bias, kernel[0], strides[0])
+    if all(b == e for b, e in pads):
+        padding: Any = [b for b, _ in pads]
+    else:  # F.pad's order: the last axis first, (before, after) each
+        padding = [p for b, e in reversed(pads) for p in (b, e)]
+    return nd_conv(x, w, bias, groups=groups, stride=list(strides), dilation=list(dilations),
+                  padding=padding)
+
+
+# below this many input elements a convolution's patch kernels are launch-bound: writing
+# the input out first would only add a launch (silero-vad's encoder: 6 launches, no gain)
+_OWN_BUFFER_MIN = 4096
+
+
+def conv_input(ctx: OpContext, value: Value, w: pg.Tensor) -> pg.Tensor:
+    """The convolution's input, as a buffer of its own when an earlier node computed it.
+    The patch kernels read every element once per kernel tap, through a bounds mask; an
+    elementwise producer fused into them (the previous layer's bias and ReLU) is recomputed
+    per tap, and a masked NaN-propagating max does not vectorize. Written once it is one
+    cheap pass instead (ResNet's 3x3 patch kernel at 4x16x32x32: 1 ms -> 0.1 ms)."""
+    x = ctx.tensor(value)
+    taps = math.prod(w.shape[2:])
+    if taps > 1 and x.size >= _OWN_BUFFER_MIN and ctx.producer(value) is not None:
+        return x.contiguous()
+    return x
 
 
 @register("Conv")
 def conv(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
-    x, w = to_device(ctx, inputs[0], inputs[1])
+    w = ctx.tensor(inputs[1])
+    x = conv_input(ctx, inputs[0], w)
     bias = ctx.tensor(inputs[2]) if len(inputs) > 2 and inputs[2] is not None else None
     return convolve(x, w, bias, attrs)
 
@@ -189,12 +180,8 @@ def conv_transpose(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
     output_padding = attrs.get("output_padding") or [0] * nd
     pads, sizes = _transpose_pads(attrs, x.shape[2:], kernel, strides, dilations,
                                   output_padding)
-    if nd in (1, 2):
-        fn = F.conv_transpose1d if nd == 1 else F.conv_transpose2d
-        y = fn(x, w, None, stride=tuple(strides), padding=0, output_padding=0, groups=groups,
-               dilation=tuple(dilations))
-    else:
-        y = _conv_transpose_general(x, w, strides, dilations, groups)
+    y = nd_conv_transpose(x, w, None, groups=groups, stride=list(strides),
+                          dilation=list(dilations), padding=0, output_padding=0)
     # y covers (n - 1) * s + (k - 1) * d + 1 positions; crop the begin pads, then crop or
     # zero-extend the end to the output size
     widths = [(-b, s - (f - b)) for (b, _), s, f in zip(pads, sizes, y.shape[2:])]
@@ -202,37 +189,6 @@ def conv_transpose(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
     if bias is not None:
         y = y + pg.reshape(bias, (1, -1) + (1,) * nd)
     return y
-
-
-def _conv_transpose_general(x: pg.Tensor, w: pg.Tensor, strides: Sequence[int],
-                            dilations: Sequence[int], groups: int) -> pg.Tensor:
-    """Transposed convolution as a convolution of the stride-dilated input by the flipped,
-    in/out-swapped kernel."""
-    nd = w.ndim - 2
-    c_in, og = w.shape[:2]
-    kernel = w.shape[2:]
-    for axis, s in enumerate(strides):
-        if s > 1:
-            x = _dilate(x, 2 + axis, s)
-    pads = [((k - 1) * d, (k - 1) * d) for k, d in zip(kernel, dilations)]
-    x = pad_spatial(x, pads)
-    flipped = pg.flip(w, axis=tuple(range(2, 2 + nd)))
-    flipped = pg.reshape(flipped, (groups, c_in // groups, og) + tuple(kernel))
-    flipped = pg.swapaxes(flipped, 1, 2)
-    flipped = pg.reshape(flipped, (groups * og, c_in // groups) + tuple(kernel))
-    return conv_general(x, flipped, [1] * nd, dilations, groups)
-
-
-def _dilate(x: pg.Tensor, axis: int, step: int) -> pg.Tensor:
-    n = x.shape[axis]
-    grown = pg.expand_dims(x, axis + 1)
-    widths = [(0, 0)] * grown.ndim
-    widths[axis + 1] = (0, step - 1)
-    grown = pg.pad(grown, widths)
-    flat = pg.reshape(grown, x.shape[:axis] + (n * step,) + x.shape[axis + 1:])
-    index = [slice(None)] * x.ndim
-    index[axis] = slice(0, (n - 1) * step + 1)
-    return flat[tuple(index)]
 
 
 # -- dense ---------------------------------------------------------------------------------
@@ -301,10 +257,20 @@ def _channel(v: pg.Tensor, ndim: int) -> pg.Tensor:
 
 @register("BatchNormalization")
 def batch_norm(inputs: list, attrs: dict, ctx: OpContext) -> Any:
-    x, scale, bias, mean, var = to_device(ctx, *inputs[:5])
     eps = attrs.get("epsilon", 1e-5)
     training = attrs.get("training_mode", 0) if ctx.opset >= 14 else (
         ctx.opset < 9 and attrs.get("is_test", 0) == 0 and ctx.num_outputs > 1)
+    if not training and all_host(*inputs[1:5]):
+        # constant statistics: the per-channel scale and shift once, on the host (else
+        # every element of the kernel would recompute a square root and a division)
+        x = ctx.tensor(inputs[0])
+        scale, bias, mean, var = (np.asarray(v, np.float64) for v in inputs[1:5])
+        inv = scale / np.sqrt(var + eps)
+        shift = bias - mean * inv
+        dtype = dtype_of(x)
+        return x * _channel(ctx.tensor(inv.astype(dtype)), x.ndim) + \
+            _channel(ctx.tensor(shift.astype(dtype)), x.ndim)
+    x, scale, bias, mean, var = to_device(ctx, *inputs[:5])
     dtype = x.dtype
     if training:
         axes = (0,) + tuple(range(2, x.ndim))
@@ -508,54 +474,40 @@ def _pool_geometry(x: pg.Tensor, attrs: dict) -> tuple:
     return kernel, strides, dilations, pads, out
 
 
-def _pool_views(x: pg.Tensor, kernel: Sequence[int], strides: Sequence[int],
-                dilations: Sequence[int], pads: Sequence[tuple[int, int]], out: Sequence[int],
-                fill: Any) -> list[pg.Tensor]:
-    widths = []
-    for size, k, s, d, (b, e), o in zip(x.shape[2:], kernel, strides, dilations, pads, out):
-        need = (o - 1) * s + (k - 1) * d + 1
-        widths.append((b, max(need - size - b, 0)))
-    padded = pad_spatial(x, widths, fill)
-    return conv_windows(padded, kernel, strides, dilations, out)
+def _pool_padding(pads: Sequence[tuple[int, int]]) -> list[int]:
+    """(before, after) pads per spatial axis in F.pad's order (the last axis first)."""
+    return [p for b, e in reversed(pads) for p in (b, e)]
 
 
-def _lowest(dtype: pg.DType) -> Any:
-    if dtype.is_float:
-        return float("-inf")
-    return int(np.iinfo(dtype.np).min)
+def _pool_args(x: pg.Tensor, attrs: dict) -> dict:
+    """petagrad.nn.pooling keyword arguments for an ONNX pool node (any spatial rank)."""
+    kernel, strides, dilations, pads, out = _pool_geometry(x, attrs)
+    same = attrs.get("auto_pad", "NOTSET") in ("SAME_UPPER", "SAME_LOWER")
+    # SAME pads already give ceil(size / stride) outputs
+    return {"kernel_size": tuple(kernel), "stride": tuple(strides),
+            "dilation": tuple(dilations), "padding": _pool_padding(pads),
+            "ceil_mode": bool(attrs.get("ceil_mode", 0)) and not same}
 
 
 @register("MaxPool")
 def max_pool(inputs: list, attrs: dict, ctx: OpContext) -> Any:
     x = ctx.tensor(inputs[0])
-    kernel, strides, dilations, pads, out = _pool_geometry(x, attrs)
-    views = _pool_views(x, kernel, strides, dilations, pads, out, _lowest(x.dtype))
-    best = views[0]
-    for view in views[1:]:
-        best = pg.maximum(best, view)
     if not ctx.wants(1):
-        return (best,)
+        return (nd_max_pool(x, **_pool_args(x, attrs)),)
+    best, index = nd_max_pool(x, return_indices=True, **_pool_args(x, attrs))
+    # petagrad's (torch's) indices are row-major positions within each (n, c) plane; ONNX
+    # flattens over the whole tensor, column-major within the plane for storage_order 1
     spatial = x.shape[2:]
-    nd = len(spatial)
-    column_major = attrs.get("storage_order", 0) == 1
-    grids = np.meshgrid(*[np.arange(o) for o in out], indexing="ij")
-    index = None
-    taken = None
-    for offsets, view in zip(itertools.product(*(range(k) for k in kernel)), views):
-        hit = view == best
-        if taken is not None:
-            hit = hit & ~taken
-        taken = hit if taken is None else taken | hit
-        flat = np.zeros(tuple(out), np.int64)
-        dims = range(nd - 1, -1, -1) if column_major else range(nd)
-        for d in dims:
-            position = grids[d] * strides[d] + offsets[d] * dilations[d] - pads[d][0]
-            flat = flat * spatial[d] + position
-        here = ctx.tensor(flat)
-        index = pg.where(hit, here, 0) if index is None else pg.where(hit, here, index)
+    if attrs.get("storage_order", 0) == 1 and len(spatial) > 1:
+        rest, column = index, None
+        for d in range(len(spatial) - 1, -1, -1):  # unravel row-major, ravel column-major
+            term = (rest % spatial[d]) * math.prod(spatial[:d])
+            rest = rest // spatial[d]
+            column = term if column is None else column + term
+        index = column
     n, c = x.shape[:2]
     base = (np.arange(n * c, dtype=np.int64) * math.prod(spatial)).reshape(
-        (n, c) + (1,) * nd)
+        (n, c) + (1,) * len(spatial))
     return best, index + ctx.tensor(base)
 
 
@@ -577,28 +529,24 @@ def _window_counts(spatial: Sequence[int], kernel: Sequence[int], strides: Seque
 @register("AveragePool")
 def average_pool(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
     x = ctx.tensor(inputs[0])
-    kernel, strides, dilations, pads, out = _pool_geometry(x, attrs)
-    views = _pool_views(x, kernel, strides, dilations, pads, out, 0)
-    total = views[0]
-    for view in views[1:]:
-        total = total + view
-    counts = _window_counts(x.shape[2:], kernel, strides, dilations, pads, out,
-                            bool(attrs.get("count_include_pad", 0)))
-    counts = np.maximum(counts, 1)
-    if np.all(counts == counts.flat[0]):
-        return total / float(counts.flat[0])
-    return total / ctx.tensor(counts.astype(x.dtype.np))
+    return nd_avg_pool(x, count_include_pad=bool(attrs.get("count_include_pad", 0)),
+                       **_pool_args(x, attrs))
 
 
 @register("LpPool")
 def lp_pool(inputs: list, attrs: dict, ctx: OpContext) -> pg.Tensor:
+    """(sum of |x| ** p over the window) ** (1 / p): the window mean over the padded input
+    times the number of taps that lie in it (the pads count as zeros)."""
     x = ctx.tensor(inputs[0])
-    p = attrs.get("p", 2)
+    p = float(attrs.get("p", 2))
     kernel, strides, dilations, pads, out = _pool_geometry(x, attrs)
-    views = _pool_views(pg.power(pg.abs(x), float(p)), kernel, strides, dilations, pads, out, 0)
-    total = views[0]
-    for view in views[1:]:
-        total = total + view
+    mean = nd_avg_pool(pg.power(pg.abs(x), p), count_include_pad=True, **_pool_args(x, attrs))
+    counts = _window_counts(x.shape[2:], kernel, strides, dilations, pads, out, True)
+    counts = np.maximum(counts, 1)
+    if np.all(counts == counts.flat[0]):
+        total = mean * float(counts.flat[0])
+    else:
+        total = mean * ctx.tensor(counts.astype(dtype_of(x)))
     return pg.power(total, 1.0 / p)
 
 
@@ -763,9 +711,11 @@ def _apply_matrix(ctx: OpContext, x: Value, axis: int, weights: np.ndarray,
             moved = np.moveaxis(x, axis, -1)
             y = np.moveaxis(np.matmul(moved, weights.T.astype(dtype)), -1, axis).astype(dtype)
         else:
-            work = x if x.dtype.is_float else x.astype(pg.float32)
+            # float32 or wider: half and bfloat16 would round the interpolation weights
+            wide = x.dtype in (pg.float32, pg.float64)
+            work = x if wide else x.astype(pg.float32)
             moved = pg.moveaxis(work, axis, -1)
-            matrix = ctx.tensor(np.ascontiguousarray(weights.T).astype(work.dtype.np))
+            matrix = ctx.tensor(np.ascontiguousarray(weights.T).astype(dtype_of(work)))
             y = pg.moveaxis(pg.matmul(moved, matrix), -1, axis)
             if y.dtype != x.dtype:
                 y = pg.round(y).astype(x.dtype) if not x.dtype.is_float else y.astype(x.dtype)
@@ -937,6 +887,19 @@ def grid_sample(inputs: list, attrs: dict, ctx: OpContext) -> Value:
         return (x.reshape(n, c, -1) @ matrix).reshape(out_shape)
     t = ctx.tensor(x)
     return pg.reshape(pg.matmul(pg.reshape(t, (n, c, -1)), ctx.tensor(matrix)), out_shape)
+
+
+def _dilate(x: pg.Tensor, axis: int, step: int) -> pg.Tensor:
+    """step - 1 zeros between neighbours along axis (length (n - 1) * step + 1)."""
+    n = x.shape[axis]
+    grown = pg.expand_dims(x, axis + 1)
+    widths = [(0, 0)] * grown.ndim
+    widths[axis + 1] = (0, step - 1)
+    grown = pg.pad(grown, widths)
+    flat = pg.reshape(grown, x.shape[:axis] + (n * step,) + x.shape[axis + 1:])
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(0, (n - 1) * step + 1)
+    return flat[tuple(index)]
 
 
 @register("Col2Im")

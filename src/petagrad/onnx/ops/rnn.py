@@ -3,8 +3,11 @@
 The input projection of every time step (with both biases) is one matmul up front; the
 recurrence is then unrolled over the (static) sequence length: an LSTM step is one small
 matmul and one elementwise kernel writing h and c together, compiled once and reused by
-every step. Both directions, `sequence_lens` (finished sequences keep their state and
-emit zeros), initial states, peepholes, clipping and the activation attributes follow the ONNX spec.
+every step. An LSTM's transposed, stacked weights and summed biases are made on the host
+once per node; a one-step LSTM (a streaming chunk) does the input and recurrent products
+as one matmul of [x, h]; Y is stacked a few steps per kernel, then joined. Both
+directions, `sequence_lens` (finished sequences keep their state and emit zeros), initial
+states, peepholes, clipping and the activation attributes follow the ONNX spec.
 Imports: numpy, petagrad (public API), petagrad.onnx.
 """
 from __future__ import annotations
@@ -58,6 +61,9 @@ def _activations(attrs: dict, defaults: list[str], directions: int) -> list[list
                        betas[i] if i < len(betas) else None) for i, n in enumerate(names)]
     per = len(defaults)
     return [fns[d * per:(d + 1) * per] for d in range(directions)]
+
+
+_CHUNK = 4  # steps of Y stacked by one kernel before the chunks are joined
 
 
 class _Recurrence:
@@ -130,7 +136,16 @@ class _Recurrence:
 
     def finish(self, ys: list[list[pg.Tensor]], finals: list[list[pg.Tensor]]) -> list:
         """Y (seq, dirs, batch, hidden) and the final states (dirs, batch, hidden)."""
-        y = pg.stack([pg.stack(per_dir, axis=0) for per_dir in ys], axis=1)
+        rows = [pg.stack([per_dir[t] for per_dir in ys]) for t in range(self.steps)]
+        if self.steps > _CHUNK and self.ctx.read(0):
+            # a stack of many pieces reads every piece, through a mask, for each element
+            # (16 steps x 2 directions: about 100 us); stacked a few steps at a time, then
+            # joined, it is a few cheap kernels
+            rows = [pg.stack(rows[i:i + _CHUNK]).realize()
+                    for i in range(0, self.steps, _CHUNK)]
+            y = pg.concatenate(rows)
+        else:
+            y = pg.stack(rows)
         outs = [pg.stack(list(states), axis=0) for states in zip(*finals)]
         if self.layout:
             y = pg.permute_dims(y, (2, 0, 1, 3))
@@ -234,8 +249,8 @@ def _lstm_lanes(rec: _Recurrence, inputs: list, attrs: dict, dirs: list[int]
     peep = ctx.tensor(inputs[7]) if len(inputs) > 7 and inputs[7] is not None else None
     input_forget = attrs.get("input_forget", 0)
     f, g, act_h = rec.fns[dirs[0]]
-    projected = [rec.projections(d, fold_rb=True) for d in dirs]
     orders = [rec.order(d) for d in dirs]
+    lanes = len(dirs)
     names = [n.lower() for n in attrs.get("activations") or []]
     standard = (all(n == d for n, d in zip(names, ["sigmoid", "tanh", "tanh"] * 2))
                 and not attrs.get("activation_alpha") and not attrs.get("activation_beta"))
@@ -244,15 +259,26 @@ def _lstm_lanes(rec: _Recurrence, inputs: list, attrs: dict, dirs: list[int]
         # sigmoid(x) = tanh(x / 2) / 2 + 1 / 2: the four gates (i, o, f sigmoid, c tanh) are
         # one tanh of the scaled pre-activation, one kernel without a select per gate
         half = np.full(3 * rec.hidden, 0.5)
-        dtype = rec.x.dtype.np
+        dtype = rec.x.dtype.dtype  # bfloat16: ml_dtypes' (its .np is float32)
         scale = ctx.tensor(np.concatenate([half, np.ones(rec.hidden)]).astype(dtype))
         shift = ctx.tensor(np.concatenate([half, np.zeros(rec.hidden)]).astype(dtype))
-    # each lane's projections in the order it steps (a backward lane's reversed) and the
-    # stacked recurrent weights, computed once: a step then reads plain slices of them (a
-    # stack per step would make every step's kernel evaluate all the lanes)
-    xw = pg.stack([p[0] if order[0] == 0 else pg.flip(p[0], axis=0)
-                   for p, order in zip(projected, orders)]).realize()  # (lanes, seq, ...)
-    rt = pg.stack([p[1] for p in projected]).realize()  # (lanes, hidden, 4 * hidden)
+    wt, rt, wr, bias = _lane_weights(rec, inputs, dirs)
+    x0 = None
+    if rec.steps == 1:
+        # one step (a streaming model's chunk): the input and the recurrent products are
+        # one matmul of [x, h] by [W^T; R^T]
+        x0 = pg.broadcast_to(rec.x[0], (lanes,) + tuple(rec.x.shape[1:]))
+    else:
+        # every lane's input projection by one matmul, then in the order each lane steps
+        # (a backward lane's reversed), computed once: a step then reads plain slices of
+        # it (a stack per step would make every step's kernel evaluate all the lanes)
+        steps, batch = rec.steps, rec.batch
+        flat = pg.reshape(rec.x, (1, steps * batch, rec.x.shape[-1]))
+        proj = pg.reshape(pg.matmul(flat, wt), (lanes, steps, batch, -1))
+        if bias is not None:
+            proj = proj + pg.reshape(bias, (lanes, 1, 1, -1))
+        xw = pg.stack([proj[lane] if order[0] == 0 else pg.flip(proj[lane], axis=0)
+                       for lane, order in enumerate(orders)]).realize()  # (lanes, seq, ...)
     h = pg.stack([rec.initial(init_h, d) for d in dirs])
     c = pg.stack([rec.initial(init_c, d) for d in dirs])
     p_i = p_o = p_f = None
@@ -263,7 +289,11 @@ def _lstm_lanes(rec: _Recurrence, inputs: list, attrs: dict, dirs: list[int]
     outs: list[list] = [[None] * rec.steps for _ in dirs]
     for k in range(rec.steps):
         times = [order[k] for order in orders]
-        pre = xw[:, k] + pg.matmul(h, rt)
+        if x0 is not None:
+            pre = pg.matmul(pg.concatenate([x0, h], axis=-1), wr)
+            pre = pre if bias is None else pre + bias
+        else:
+            pre = xw[:, k] + pg.matmul(h, rt)
         if gates_at_once:
             act = (pg.tanh(rec.clipped(pre) * scale) * scale + shift).realize()
             i, o, forget, cand = (rec.gate(act, j) for j in range(4))
@@ -292,3 +322,40 @@ def _lstm_lanes(rec: _Recurrence, inputs: list, attrs: dict, dirs: list[int]
         for lane, t in enumerate(times):
             outs[lane][t] = _emit(None if alive is None else alive[lane], h[lane])
     return outs, [[h[lane], c[lane]] for lane in range(len(dirs))]
+
+
+def _lane_weights(rec: _Recurrence, inputs: list, dirs: list[int]) -> tuple:
+    """For the lanes `dirs` of an LSTM: W^T (lanes, input, 4h), R^T (lanes, h, 4h), both
+    joined (lanes, input + h, 4h) and the summed biases (lanes, 1, 4h) or None. With
+    constant weights they are made on the host once per node (no transpose, stack or
+    bias-sum kernel replayed with every call)."""
+    size = 4 * rec.hidden
+    w, r = inputs[1], inputs[2]
+    b = inputs[3] if len(inputs) > 3 else None
+    ctx = rec.ctx
+    if isinstance(w, np.ndarray) and isinstance(r, np.ndarray) and \
+            (b is None or isinstance(b, np.ndarray)):
+        key = ",".join(map(str, dirs))
+        sources = [w, r] + ([] if b is None else [b])
+
+        def wt_host() -> np.ndarray:
+            return np.stack([w[d].T for d in dirs])
+
+        def rt_host() -> np.ndarray:
+            return np.stack([r[d].T for d in dirs])
+
+        def bias_host() -> np.ndarray:
+            return np.stack([b[d][:size] + b[d][size:] for d in dirs])[:, None, :]
+
+        wt = ctx.derived(f"wt{key}", sources, wt_host)
+        rt = ctx.derived(f"rt{key}", sources, rt_host)
+        wr = ctx.derived(f"wr{key}", sources,
+                         lambda: np.concatenate([wt_host(), rt_host()], axis=1))
+        bias = None if b is None else ctx.derived(f"b{key}", sources, bias_host)
+        return wt, rt, wr, bias
+    wt = pg.stack([pg.permute_dims(rec.w[d]) for d in dirs])
+    rt = pg.stack([pg.permute_dims(rec.r[d]) for d in dirs])
+    bias = None
+    if rec.b is not None:
+        bias = pg.stack([rec.b[d][:size] + rec.b[d][size:] for d in dirs])[:, None, :]
+    return wt, rt, pg.concatenate([wt, rt], axis=1), bias
