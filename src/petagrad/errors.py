@@ -1,15 +1,18 @@
 """Base layer: petagrad's exception types.
 
 Each subclasses the built-in exception NumPy raises for the same mistake, so code written
-against NumPy (`except ValueError`) keeps working. Imports nothing from petagrad.
+against NumPy (`except ValueError`) keeps working; where PyTorch raises another type for
+the same mistake (RuntimeError for shapes), the error is that type too. Imports nothing from petagrad.
 """
 from __future__ import annotations
 
 import numpy as np
 
 
-class ShapeError(ValueError):
-    """Shapes that do not broadcast, reshape or contract together."""
+class ShapeError(ValueError, RuntimeError):
+    """Shapes that do not broadcast, reshape or contract together: a ValueError, as NumPy
+    raises, and a RuntimeError, as PyTorch raises for the same mistake, so code written
+    against either (`except ValueError`, `except RuntimeError`) catches it."""
 
 
 class AxisError(np.exceptions.AxisError):

@@ -46,15 +46,15 @@ def reshape(x: Any, /, shape: Any = None, *more: Any, copy: Optional[bool] = Non
     shape = shape_arg((shape,) + more if more else shape, "reshape", unknown_ok=True)
     unknown = [d for d, s in enumerate(shape) if s == -1]
     if len(unknown) > 1:
-        raise ValueError("can only specify one unknown dimension (-1) in reshape, "
+        raise ShapeError("can only specify one unknown dimension (-1) in reshape, "
                          f"got shape {shape}")
     if unknown:
         known = math.prod(s for s in shape if s != -1)
         if known == 0 or x.size % known:
-            raise ValueError(f"cannot reshape array of size {x.size} into shape {shape}")
+            raise ShapeError(f"cannot reshape array of size {x.size} into shape {shape}")
         shape = tuple(x.size // known if s == -1 else s for s in shape)
     if math.prod(shape) != x.size:
-        raise ValueError(f"cannot reshape array of size {x.size} into shape {shape}")
+        raise ShapeError(f"cannot reshape array of size {x.size} into shape {shape}")
     if copy is True:
         # new memory now: a lazy copy would read the buffer after later in-place writes
         return P.reshape(P.contiguous(x).realize(), shape)
@@ -89,7 +89,7 @@ def permute_dims(x: Any, /, axes: Optional[Sequence[int]] = None) -> Tensor:
         return P.permute(x, tuple(reversed(range(x.ndim))))
     axes = tuple(normalize_axis(a, x.ndim) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"axes {tuple(axes)} don't match array of shape {x.shape}")
+        raise ShapeError(f"axes {tuple(axes)} don't match array of shape {x.shape}")
     return P.permute(x, axes)
 
 
@@ -120,10 +120,10 @@ def moveaxis(x: Any, source: Any, destination: Any, /) -> Tensor:
            for a in _axes_arg(destination, "destination")]
     for name, given, axes in (("source", source, src), ("destination", destination, dst)):
         if len(set(axes)) != len(axes):
-            raise ValueError(f"repeated axis in `{name}` argument: {given!r} (array of "
+            raise ShapeError(f"repeated axis in `{name}` argument: {given!r} (array of "
                              f"shape {x.shape})")
     if len(src) != len(dst):
-        raise ValueError(f"`source` and `destination` arguments must have the same number "
+        raise ShapeError(f"`source` and `destination` arguments must have the same number "
                          f"of elements, got {source!r} and {destination!r}")
     order = [d for d in range(x.ndim) if d not in src]
     for d, s in sorted(zip(dst, src)):
@@ -139,7 +139,7 @@ def squeeze(x: Any, /, axis: Any = None) -> Tensor:
         axes = normalize_axes(axis, x.ndim)
         for a in axes:
             if x.shape[a] != 1:
-                raise ValueError(f"cannot select an axis to squeeze out which has size not "
+                raise ShapeError(f"cannot select an axis to squeeze out which has size not "
                                  f"equal to one (axis {a} of shape {x.shape})")
     return P.reshape(x, tuple(s for d, s in enumerate(x.shape) if d not in axes))
 
@@ -150,7 +150,7 @@ def expand_dims(x: Any, /, axis: Any) -> Tensor:
     ndim = x.ndim + len(axes)
     axes = sorted(normalize_axis(a, ndim) for a in axes)
     if len(set(axes)) != len(axes):
-        raise ValueError(f"repeated axis in expand_dims: {axis!r} (array of shape {x.shape})")
+        raise ShapeError(f"repeated axis in expand_dims: {axis!r} (array of shape {x.shape})")
     shape = list(x.shape)
     for a in axes:
         shape.insert(a, 1)
@@ -263,7 +263,7 @@ def concatenate(tensors: Sequence[Any], /, axis: Optional[int] = 0) -> Tensor:
     ax = normalize_axis(axis, first.ndim)
     for t in tensors[1:]:
         if t.ndim != first.ndim:
-            raise ValueError(f"all the input array dimensions must match exactly, but "
+            raise ShapeError(f"all the input array dimensions must match exactly, but "
                              f"shapes {first.shape} and {t.shape} have different ndim")
         for d in range(first.ndim):
             if d != ax and t.shape[d] != first.shape[d]:
@@ -316,7 +316,7 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
         if sections <= 0:
             raise ValueError("number sections must be larger than 0.")
         if n % sections:
-            raise ValueError(f"array split does not result in an equal division: axis {ax} "
+            raise ShapeError(f"array split does not result in an equal division: axis {ax} "
                              f"of size {n} into {sections} sections")
         bounds = [n // sections * k for k in range(sections + 1)]
     else:

@@ -24,7 +24,7 @@ IntOrTuple = int | Sequence[int]
 Pads = Sequence[tuple[int, int]]
 
 
-class NNShapeError(ShapeError, RuntimeError):
+class NNShapeError(ShapeError):
     """Shapes that do not fit an nn op (linear, convolution, pooling): a ValueError, as
     the array API raises, and a RuntimeError, as PyTorch raises."""
 
