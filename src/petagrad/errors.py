@@ -2,7 +2,8 @@
 
 Each subclasses the built-in exception NumPy raises for the same mistake, so code written
 against NumPy (`except ValueError`) keeps working; where PyTorch raises another type for
-the same mistake (RuntimeError for shapes), the error is that type too. Imports nothing from petagrad.
+the same mistake (RuntimeError for shapes), the error is that type too.
+Imports nothing from petagrad.
 """
 from __future__ import annotations
 

@@ -112,6 +112,7 @@ class CStyleRenderer:
         Op.LOG2: _float_fn("log2", "pg_log2f"),
         Op.SIN: _float_fn("sin"),
         Op.SQRT: _float_fn("sqrt"),
+        Op.TANH: _float_fn("tanh", "pg_tanhf"),
         Op.TRUNC: _float_fn("trunc"),
         Op.RECIPROCAL: lambda x, out, _:
             f"(({'double' if out is dtypes.float64 else 'float'})1 / {x[0]})",

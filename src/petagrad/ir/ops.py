@@ -18,6 +18,7 @@ class Op(Enum):
     LOG2 = "log base 2 of x (floats)"
     SIN = "sine of x in radians (floats)"
     SQRT = "square root of x (floats)"
+    TANH = "hyperbolic tangent of x (floats)"
     RECIPROCAL = "1 / x (floats)"
     NEG = "-x (wraps for integers)"
     TRUNC = "x rounded toward zero, keeping the float dtype"
@@ -81,8 +82,8 @@ class Op(Enum):
     __hash__ = object.__hash__
 
 
-UNARY = frozenset({Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.RECIPROCAL, Op.NEG, Op.TRUNC,
-                   Op.CAST, Op.BITCAST, Op.REAL, Op.IMAG})
+UNARY = frozenset({Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.TANH, Op.RECIPROCAL, Op.NEG,
+                   Op.TRUNC, Op.CAST, Op.BITCAST, Op.REAL, Op.IMAG})
 BINARY = frozenset({Op.ADD, Op.MUL, Op.DIV, Op.MOD, Op.MAX, Op.CMPLT, Op.CMPNE, Op.AND,
                     Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.POW, Op.COMPLEX})
 TERNARY = frozenset({Op.WHERE})
