@@ -279,6 +279,7 @@ RULES: dict[Op, Rule] = {
     Op.NEG: lambda g, ctx, out: (E.negative(g),),
     Op.RECIPROCAL: _unary(lambda g, x, out: E.negative(E.multiply(g, E.multiply(out, out)))),
     Op.SQRT: _unary(lambda g, x, out: E.true_divide(g, E.multiply(out, 2.0))),
+    Op.EXP: _unary(lambda g, x, out: E.multiply(g, out)),
     Op.TANH: _unary(lambda g, x, out: E.multiply(g, E.subtract(1.0, E.multiply(out, out)))),
     Op.EXP2: _unary(lambda g, x, out: E.multiply(g, E.multiply(out, math.log(2)))),
     Op.LOG2: _unary(lambda g, x, out: E.true_divide(g, E.multiply(x, math.log(2)))),
@@ -311,7 +312,7 @@ for _op in (Op.CMPLT, Op.CMPNE, Op.AND, Op.OR, Op.XOR, Op.SHL, Op.SHR):
 # ops whose rule reads the value of a source, or of the output (the others need only shapes)
 READS_INPUTS = frozenset((Op.MUL, Op.DIV, Op.LOG2, Op.SIN, Op.MAX, Op.POW, Op.MOD, Op.WHERE,
                           Op.PROD, Op.RMAX, Op.SORT))
-READS_OUTPUT = frozenset((Op.DIV, Op.RECIPROCAL, Op.SQRT, Op.TANH, Op.EXP2, Op.POW, Op.PROD,
+READS_OUTPUT = frozenset((Op.DIV, Op.RECIPROCAL, Op.SQRT, Op.TANH, Op.EXP, Op.EXP2, Op.POW, Op.PROD,
                           Op.RMAX))
 
 

@@ -375,22 +375,19 @@ def exp(x: Operand, /) -> Tensor:
     if x.dtype.is_complex:
         from petagrad.api import complex_math as CM
         return CM.exp(x)
-    return _exp_real(x)
+    # one primitive (EXP): as a composite of EXP2 with a Cody-Waite reduction it was 13
+    # graph nodes, each costing microseconds to build and schedule in an eager program
+    return P.elementwise(Op.EXP, x.dtype, x)
 
 
-# Cody and Waite's reduction constants per dtype: ln 2 = hi + lo, with k * hi exact for
-# every |k| <= bound (hi has 21 significant bits in float64, 12 in float32); bound keeps 2^k
-# normal in both directions
-_EXP_PARTS = {"float64": (0.6931467056274414, 4.7493250390316726e-07, 1022.0),
-              "float32": (0.693115234375, 3.194618329871446e-05, 126.0)}
 _EXP_CONSTS: dict[tuple, Tensor] = {}
 
 
 def _exp_const(value: float, x: Tensor) -> Tensor:
     """A constant at x's dtype, shape and device, kept for reuse: a fresh const is three
-    graph nodes, and exp needs four of them per call (measured: building the exp graph of a
-    4x4 tensor 76 us fresh, 40 us reused). A const node is never mutated (only realized
-    nodes are, and nothing realizes these), so sharing it between graphs is safe."""
+    graph nodes, and the multi-op functions (sin's reduction) need several per call. A
+    const node is never mutated (only realized nodes are, and nothing realizes these), so
+    sharing it between graphs is safe."""
     key = (value, x.dtype, x.shape, x.device)
     found = _EXP_CONSTS.get(key)
     if found is None:
@@ -409,37 +406,6 @@ def _in_float32(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """fn of a bfloat16 x computed in float32 and rounded once, as PyTorch computes its
     bfloat16 functions (op by op in bfloat16, a composed function would round at each step)."""
     return P.cast(fn(P.cast(x, dtypes.float32)), x.dtype)
-
-
-def _exp_real(x: Tensor) -> Tensor:
-    """e^x = 2^r' 2^k with k = trunc(x log2 e) and r' = (x - k ln 2) log2 e, the product
-    k ln 2 taken in two parts so r' carries no error from rounding x log2 e (exp2(x log2 e)
-    has 60 ulps at |x| ~ 80 in float32, 430 in float64). Built from 13 primitive ops on
-    purpose: every node costs microseconds to build and schedule, and exp is in softmax,
-    sigmoid and tanh (measured: (exp(a) * 2 + sin(a)).numpy() on 4x4 float32 0.22 ms, with
-    exp2 in place of exp 0.11 ms, the Cody-Waite version with floor, clamps and bit-built
-    powers of two 0.91 ms).
-
-    k is clamped to +-bound so 2^k stays normal and exact (EXP2 of an integer is exact in
-    the C prelude, NumPy and OpenCL); past the bound r' grows and 2^r' supplies the overflow
-    to inf or the subnormal results, each rounded once. The clamp also keeps k finite for
-    x = +-inf (x - k ln 2 would be inf - inf). NaN flows through x. k is computed off the
-    gradient tape: e^x = 2^((x - k ln 2) log2 e) 2^k holds for any k, so only r' carries
-    the gradient, out * ln 2 * log2 e = out."""
-    dtype = x.dtype
-    if dtype in _NARROW_FLOATS:
-        x = P.cast(x, dtypes.float32)
-    hi, lo, bound = _EXP_PARTS[x.dtype.name]
-    ft = x.dtype
-    log2e, low = _exp_const(LOG2_E, x), _exp_const(-bound, x)
-    y = P.elementwise(Op.MUL, ft, x.detach() if x.requires_grad else x, log2e)
-    y = P.elementwise(Op.NEG, ft, P.elementwise(Op.MAX, ft, y, low))
-    neg_k = P.elementwise(Op.TRUNC, ft, P.elementwise(Op.MAX, ft, y, low))  # -k, exact
-    r = P.elementwise(Op.ADD, ft, x, P.elementwise(Op.MUL, ft, neg_k, _exp_const(hi, x)))
-    r = P.elementwise(Op.ADD, ft, r, P.elementwise(Op.MUL, ft, neg_k, _exp_const(lo, x)))
-    scaled = P.elementwise(Op.EXP2, ft, P.elementwise(Op.MUL, ft, r, log2e))
-    # dividing by 2^-k, exact, saves the NEG node that multiplying by 2^k would need
-    return P.cast(P.elementwise(Op.DIV, ft, scaled, P.elementwise(Op.EXP2, ft, neg_k)), dtype)
 
 
 def expm1(x: Operand, /) -> Tensor:

@@ -109,6 +109,7 @@ class CStyleRenderer:
 
     ops: dict[Op, Fmt] = {
         Op.EXP2: _float_fn("exp2", "pg_exp2f"),
+        Op.EXP: _float_fn("exp", "pg_expf"),
         Op.LOG2: _float_fn("log2", "pg_log2f"),
         Op.SIN: _float_fn("sin"),
         Op.SQRT: _float_fn("sqrt"),

@@ -312,6 +312,7 @@ class OpenCLRenderer(CStyleRenderer):
         Op.LOG2: _float32_own("log2", "pg_log2f"),
         Op.SIN: _builtin("sin"),
         Op.SQRT: _builtin("sqrt"),
+        Op.EXP: _builtin("exp"),
         Op.TANH: _builtin("tanh"),
         Op.TRUNC: _builtin("trunc"),
         Op.POW: _with_float(_builtin("pow"), _C_OPS[Op.POW]),

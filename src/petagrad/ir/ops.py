@@ -15,6 +15,7 @@ class Op(Enum):
 
     # unary
     EXP2 = "2 ** x (floats)"
+    EXP = "e ** x (floats)"
     LOG2 = "log base 2 of x (floats)"
     SIN = "sine of x in radians (floats)"
     SQRT = "square root of x (floats)"
@@ -82,7 +83,7 @@ class Op(Enum):
     __hash__ = object.__hash__
 
 
-UNARY = frozenset({Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.TANH, Op.RECIPROCAL, Op.NEG,
+UNARY = frozenset({Op.EXP2, Op.EXP, Op.LOG2, Op.SIN, Op.SQRT, Op.TANH, Op.RECIPROCAL, Op.NEG,
                    Op.TRUNC, Op.CAST, Op.BITCAST, Op.REAL, Op.IMAG})
 BINARY = frozenset({Op.ADD, Op.MUL, Op.DIV, Op.MOD, Op.MAX, Op.CMPLT, Op.CMPNE, Op.AND,
                     Op.OR, Op.XOR, Op.SHL, Op.SHR, Op.POW, Op.COMPLEX})

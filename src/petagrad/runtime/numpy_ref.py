@@ -102,7 +102,7 @@ _BINARY: dict[Op, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 }
 _UNARY: dict[Op, Callable[[np.ndarray], np.ndarray]] = {
     Op.EXP2: np.exp2, Op.LOG2: np.log2, Op.SIN: np.sin, Op.SQRT: np.sqrt, Op.TRUNC: np.trunc,
-    Op.TANH: np.tanh,
+    Op.TANH: np.tanh, Op.EXP: np.exp,
     Op.RECIPROCAL: np.reciprocal,
 }
 
