@@ -534,14 +534,20 @@ class _InFlight:
         self.host = True
 
 
-class StartLaunch(CollectiveLaunch):
-    """The first half of an async all_reduce: post the Iallreduce on the buffer."""
+class _FlightLaunch(CollectiveLaunch):
+    """A half of an async all_reduce: a launch that shares its request with the other."""
 
     __slots__ = ("flight",)
 
     def __init__(self, spec: Collective, group: ProcessGroup, node: Any, flight: _InFlight):
         super().__init__(spec, group, node)
         self.flight = flight
+
+
+class StartLaunch(_FlightLaunch):
+    """The first half of an async all_reduce: post the Iallreduce on the buffer."""
+
+    __slots__ = ()
 
     def run(self, output: Any, inputs: list) -> None:
         _post(self.kernel, self.group, self.target, self.element[0], output, self.flight,
@@ -549,14 +555,10 @@ class StartLaunch(CollectiveLaunch):
         self.checked = True
 
 
-class WaitLaunch(CollectiveLaunch):
+class WaitLaunch(_FlightLaunch):
     """The second half: wait for the request and put the result in the buffer."""
 
-    __slots__ = ("flight",)
-
-    def __init__(self, spec: Collective, group: ProcessGroup, node: Any, flight: _InFlight):
-        super().__init__(spec, group, node)
-        self.flight = flight
+    __slots__ = ()
 
     def run(self, output: Any, inputs: list) -> None:
         _complete(self.kernel, self.group, self.target, output, self.flight)
